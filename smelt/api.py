@@ -1,0 +1,102 @@
+"""The public API: load a model into the IR, compile it to a folder of C, run it on the host."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import pipeline, report as report_mod
+from .codegen import c as cgen, project
+from .errors import ModelFormatError, SmeltError
+from .ir import Graph
+from .plan import memory
+from .runtime import hostlib, interp
+
+
+def load(model, input_shapes: dict | None = None, freeze: dict | None = None,
+         example_inputs=None, name: str | None = None) -> Graph:
+    """A model (path to .onnx/.tflite, ONNX ModelProto or bytes, torch.nn.Module) as an ir.Graph."""
+    if isinstance(model, Graph):
+        return model
+    if _is_torch_module(model):
+        from .frontends import torch as torch_fe
+        model = torch_fe.to_onnx(model, example_inputs)
+    if isinstance(model, (str, os.PathLike)) and str(model).endswith(".tflite"):
+        from .frontends import tflite
+        return tflite.import_tflite(model, name=name)
+    from .frontends import onnx as onnx_fe
+    return onnx_fe.import_onnx(model, input_shapes=input_shapes, freeze=freeze, name=name)
+
+
+def _is_torch_module(model) -> bool:
+    mod = type(model).__module__
+    return mod.startswith("torch") or any(c.__module__.startswith("torch.nn") for c in type(model).__mro__)
+
+
+class Artifact:
+    """A compiled model: the output folder, the optimized graph, its memory plan and report."""
+
+    def __init__(self, path: Path, name: str, graph: Graph, plan: memory.MemoryPlan,
+                 report: report_mod.Report, source_graph: Graph, temp=None):
+        self.path, self.name, self.graph, self.plan = Path(path), name, graph, plan
+        self.report, self.source_graph = report, source_graph
+        self._temp, self._host = temp, None
+
+    def _feeds(self, inputs) -> list[np.ndarray]:
+        g = self.graph
+        if isinstance(inputs, dict):
+            missing = [n for n in g.inputs if n not in inputs]
+            if missing:
+                raise SmeltError(f"missing inputs {missing}; the model's inputs are {g.inputs}")
+            return [np.asarray(inputs[n]) for n in g.inputs]
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        if len(inputs) != len(g.inputs):
+            raise SmeltError(f"the model takes {len(g.inputs)} inputs ({g.inputs}), got {len(inputs)}")
+        return [np.asarray(x) for x in inputs]
+
+    def host(self) -> hostlib.HostModel:
+        if self._host is None:
+            lib = hostlib.build(self.path, self.name)
+            g = self.graph
+            self._host = hostlib.HostModel(
+                lib, self.name, [(n, g[n].shape, g[n].dtype) for n in g.inputs],
+                [(n, g[n].shape, g[n].dtype) for n in g.outputs], self.plan.arena_size)
+        return self._host
+
+    def run(self, inputs) -> dict[str, np.ndarray]:
+        """Run the compiled C on the host: {output name: array}."""
+        outs = self.host().run(self._feeds(inputs))
+        return dict(zip(self.graph.outputs, outs))
+
+    def reference(self, inputs) -> dict[str, np.ndarray]:
+        """Run the optimized graph in the numpy interpreter (the oracle)."""
+        return interp.run(self.graph, dict(zip(self.graph.inputs, self._feeds(inputs))))
+
+
+def compile(model, out: str | os.PathLike | None = None, *, name: str | None = None,
+            input_shapes: dict | None = None, freeze: dict | None = None,
+            example_inputs=None) -> Artifact:
+    """Compile a model to a folder of C (a temporary folder when `out` is None)."""
+    source = load(model, input_shapes=input_shapes, freeze=freeze, example_inputs=example_inputs, name=name)
+    g = pipeline.optimize(source)
+    prefix = cgen.c_ident(name or "model").lower()
+    plan = memory.build(g)
+    hdr, src, ctx = cgen.generate(g, plan, prefix)
+    rep = report_mod.build(g, plan, ctx.weight_bytes)
+
+    def fill(folder: Path) -> None:
+        project.write_files(folder, prefix, hdr, src, ctx.kernels,
+                            {"report.txt": rep.table() + "\n", "report.json": rep.to_json()},
+                            needs_libm=cgen.is_float_model(g))
+
+    temp = None
+    if out is None:
+        temp = tempfile.TemporaryDirectory(prefix="smelt-")
+        out = Path(temp.name) / prefix
+        fill(out)
+    else:
+        project.write_atomically(Path(out), fill)
+    return Artifact(Path(out), prefix, g, plan, rep, source, temp)

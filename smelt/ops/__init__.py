@@ -1,0 +1,1 @@
+"""One module per operator family; smelt.registry imports them all (no list to edit)."""

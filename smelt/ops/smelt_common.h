@@ -1,0 +1,50 @@
+/* smelt: definitions shared by every kernel. Generated code includes this once. */
+#ifndef SMELT_COMMON_H
+#define SMELT_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Kernels are included into the model's translation unit (a unity build): static, so several
+ * models link into one program, and the compiler sees the constant parameters of each call. */
+#if defined(__GNUC__)
+#define SMELT_KERNEL static __attribute__((unused))
+#else
+#define SMELT_KERNEL static
+#endif
+
+#define SMELT_MAX_RANK 8
+
+/* Fused activation applied by a producer (Conv, Gemm, Add, ...) to each output value. */
+enum {
+    SMELT_ACT_NONE = 0, SMELT_ACT_RELU, SMELT_ACT_CLIP, SMELT_ACT_LEAKY_RELU, SMELT_ACT_SIGMOID,
+    SMELT_ACT_TANH, SMELT_ACT_HARD_SIGMOID, SMELT_ACT_HARD_SWISH, SMELT_ACT_ELU
+};
+typedef struct { int kind; float alpha; float beta; } smelt_act;
+
+#ifdef SMELT_FLOAT
+#include <math.h>
+static inline float smelt_act_f32(float x, const smelt_act *a)
+{
+    switch (a->kind) {
+    case SMELT_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case SMELT_ACT_CLIP: return x < a->alpha ? a->alpha : (x > a->beta ? a->beta : x);
+    case SMELT_ACT_LEAKY_RELU: return x >= 0.0f ? x : a->alpha * x;
+    case SMELT_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case SMELT_ACT_TANH: return tanhf(x);
+    case SMELT_ACT_HARD_SIGMOID: {
+        float y = a->alpha * x + a->beta;
+        return y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
+    }
+    case SMELT_ACT_HARD_SWISH: {
+        float y = x / 6.0f + 0.5f;
+        return x * (y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y));
+    }
+    case SMELT_ACT_ELU: return x >= 0.0f ? x : a->alpha * (expf(x) - 1.0f);
+    default: return x;
+    }
+}
+#endif
+
+#endif

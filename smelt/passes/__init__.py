@@ -1,0 +1,1 @@
+"""Graph -> Graph transformations, one per module; pipeline.py lists them in order."""

@@ -1,0 +1,20 @@
+"""The compiler as one ordered list of passes. Each pass: Graph -> Graph."""
+from __future__ import annotations
+
+from .ir import Graph
+from .passes import fold_constants, remove_dead, remove_identity
+
+PASSES = [
+    ("fold_constants", fold_constants.run),
+    ("remove_identity", remove_identity.run),
+    ("remove_dead", remove_dead.run),
+]
+
+
+def optimize(g: Graph, skip: tuple[str, ...] = ()) -> Graph:
+    g = g.copy()
+    for name, fn in PASSES:
+        if name not in skip:
+            g = fn(g)
+            g.validate()
+    return g

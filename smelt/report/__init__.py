@@ -1,0 +1,78 @@
+"""The compile report: per-layer table and totals (arena, weights, MACs)."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from .. import registry
+from ..ir import Graph
+from ..plan.memory import MemoryPlan
+
+
+@dataclass
+class Layer:
+    name: str
+    op: str
+    inputs: list
+    outputs: list
+    params: int          # constant elements read by the node
+    param_bytes: int
+    macs: int
+    activation_bytes: int  # bytes of the node's outputs
+    scratch_bytes: int
+    dtype: str
+
+
+@dataclass
+class Report:
+    model: str
+    arena_bytes: int
+    weight_bytes: int       # constant data in flash
+    macs: int
+    input_bytes: int
+    output_bytes: int
+    layers: list[Layer] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    def table(self) -> str:
+        rows = [("layer", "op", "output shape", "params", "MACs", "act bytes")]
+        for l in self.layers:
+            rows.append((l.name[:28], l.op, " ".join("x".join(map(str, s)) for s in l.outputs),
+                         f"{l.params:,}", f"{l.macs:,}", f"{l.activation_bytes:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        out = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+               for r in rows]
+        out.insert(1, "-" * len(out[0]))
+        out += ["", f"model {self.model}: {len(self.layers)} layers, {self.macs:,} MACs",
+                f"arena (activations + scratch): {self.arena_bytes:,} B",
+                f"weights (flash): {self.weight_bytes:,} B",
+                f"inputs / outputs (caller's buffers): {self.input_bytes:,} B / {self.output_bytes:,} B"]
+        out += self.notes
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def build(g: Graph, plan: MemoryPlan, weight_bytes: int | None = None) -> Report:
+    layers, seen_consts = [], set()
+    for node in g.nodes:
+        op = registry.get(node.op)
+        consts = [g[i] for i in node.inputs if i and g[i].is_const]
+        layers.append(Layer(
+            node.name, node.op,
+            [list(g[i].shape) for i in node.inputs if i and not g[i].is_const],
+            [list(g[o].shape) for o in node.outputs if o],
+            sum(t.size for t in consts), sum(t.nbytes for t in consts),
+            int(op.macs(node, g)),
+            sum(g[o].nbytes for o in node.outputs if o),
+            op.scratch(node, g),
+            g[node.outputs[0]].dtype))
+        seen_consts.update(t.name for t in consts)
+    if weight_bytes is None:
+        weight_bytes = sum(g[n].nbytes for n in seen_consts)
+    return Report(g.name, plan.arena_size, weight_bytes, sum(l.macs for l in layers),
+                  sum(g[i].nbytes for i in g.inputs), sum(g[o].nbytes for o in g.outputs), layers)
