@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from .ir import Graph
-from .passes import fold_constants, remove_dead, remove_identity
+from .passes import fold_batchnorm, fold_constants, fold_pad, fuse_activation, remove_dead, remove_identity
 
 PASSES = [
     ("fold_constants", fold_constants.run),
     ("remove_identity", remove_identity.run),
+    ("fold_batchnorm", fold_batchnorm.run),
+    ("fold_pad", fold_pad.run),
+    ("fuse_activation", fuse_activation.run),
     ("remove_dead", remove_dead.run),
 ]
 

@@ -1,0 +1,137 @@
+"""The command line: smelt compile | inspect | verify."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SmeltError
+
+
+def _shapes(items) -> dict:
+    """--input-shape name=1,3,224,224 (repeatable)."""
+    shapes = {}
+    for item in items or []:
+        name, _, dims = item.rpartition("=")
+        if not name or not dims:
+            raise SmeltError(f"--input-shape wants NAME=D1,D2,..., got '{item}'")
+        try:
+            shapes[name] = [int(d) for d in dims.split(",")]
+        except ValueError:
+            raise SmeltError(f"--input-shape {item}: dimensions must be integers") from None
+    return shapes
+
+
+def cmd_compile(args) -> int:
+    from . import compile
+    art = compile(args.model, args.output, name=args.name, input_shapes=_shapes(args.input_shape))
+    print(art.report.table() if args.verbose else
+          f"wrote {art.path}: arena {art.report.arena_bytes:,} B, weights {art.report.weight_bytes:,} B, "
+          f"{art.report.macs:,} MACs")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from . import compile
+    art = compile(args.model, None, name=args.name, input_shapes=_shapes(args.input_shape))
+    print(art.report.table())
+    return 0
+
+
+def random_inputs(graph, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for name in graph.inputs:
+        t = graph[name]
+        if np.issubdtype(np.dtype(t.dtype), np.floating):
+            feeds[name] = rng.standard_normal(t.shape).astype(t.dtype)
+        elif t.dtype == "bool":
+            feeds[name] = rng.random(t.shape) < 0.5
+        else:
+            info = np.iinfo(t.dtype)
+            feeds[name] = rng.integers(max(info.min, -128), min(info.max, 127), t.shape, endpoint=True).astype(t.dtype)
+    return feeds
+
+
+def onnxruntime_outputs(model_path, feeds: dict) -> list[np.ndarray]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise SmeltError("verify needs onnxruntime as the oracle: pip install 'smelt[test]'") from None
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
+    names = {i.name for i in sess.get_inputs()}
+    return sess.run(None, {k: v for k, v in feeds.items() if k in names})
+
+
+def cmd_verify(args) -> int:
+    from . import compile
+    if str(args.model).endswith(".tflite"):
+        raise SmeltError("verify of .tflite models (against TFLM) is not available yet; give an .onnx model")
+    art = compile(args.model, args.output, name=args.name, input_shapes=_shapes(args.input_shape))
+    worst, ok = 0.0, True
+    for i in range(args.runs):
+        feeds = random_inputs(art.graph, args.seed + i)
+        got = art.run(feeds)
+        expected = onnxruntime_outputs(args.model, feeds)
+        for name, exp in zip(art.graph.outputs, expected):
+            diff = float(np.max(np.abs(got[name].astype(np.float64) - exp.astype(np.float64)), initial=0.0))
+            tol = args.atol + args.rtol * float(np.max(np.abs(exp), initial=0.0))
+            worst = max(worst, diff)
+            ok &= diff <= tol
+    if args.report:
+        print(art.report.table())
+        print()
+    print(f"{'OK' if ok else 'MISMATCH'}: {args.runs} random input(s), compiled C vs onnxruntime, "
+          f"max abs diff {worst:.3g} over outputs {art.graph.outputs} (built in {art.path})")
+    return 0 if ok else 1
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="smelt", description="Compile neural networks into dependency-free C.")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def common(p, out_default=None):
+        p.add_argument("model", help="an .onnx file")
+        p.add_argument("--name", default="model", help="C prefix and file names (default: model)")
+        p.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
+                       help="freeze an input's shape (dynamic dimensions)")
+
+    p = sub.add_parser("compile", help="compile a model to a folder of C")
+    common(p)
+    p.add_argument("-o", "--output", required=True, help="output folder (written atomically)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print the per-layer report")
+    p.set_defaults(fn=cmd_compile)
+
+    p = sub.add_parser("inspect", help="per-layer table: op, shapes, params, MACs, bytes; arena size")
+    common(p)
+    p.set_defaults(fn=cmd_inspect)
+
+    p = sub.add_parser("verify", help="build for the host, run, compare with onnxruntime")
+    common(p)
+    p.add_argument("-o", "--output", default=None, help="keep the generated folder here")
+    p.add_argument("--runs", type=int, default=3, help="random inputs to try (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rtol", type=float, default=1e-4)
+    p.add_argument("--atol", type=float, default=1e-5)
+    p.add_argument("--report", action="store_true", help="print the compile report too")
+    p.set_defaults(fn=cmd_verify)
+
+    args = ap.parse_args(argv)
+    try:
+        return args.fn(args)
+    except SmeltError as e:
+        if args.debug:
+            raise
+        print(f"smelt: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
