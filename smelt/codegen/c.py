@@ -53,6 +53,7 @@ class EmitContext:
     kernels: list[str] = field(default_factory=list)
     weights: dict[str, str] = field(default_factory=dict)   # tensor -> C symbol
     weight_bytes: int = 0
+    static_ram_bytes: int = 0      # splat constants expanded at init
     node = None
     _count: int = 0
 
@@ -91,6 +92,7 @@ class EmitContext:
             self.decls.append(f"static {t.ctype} {sym}[{n}];")
             self.init.append(f"for (i = 0; i < {n}; ++i) {sym}[i] = "
                              f"{weights.literal(t.data.flat[0], t.dtype)};")
+            self.static_ram_bytes += t.nbytes
         else:
             self.decls.append(f"static const {t.ctype} {sym}[{n}] = "
                               f"{weights.initializer(t.data, t.dtype)};")

@@ -31,6 +31,7 @@ class Report:
     macs: int
     input_bytes: int
     output_bytes: int
+    static_ram_bytes: int = 0   # constants of one repeated value, expanded into RAM at init
     layers: list[Layer] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -50,6 +51,8 @@ class Report:
                 f"arena (activations + scratch): {self.arena_bytes:,} B",
                 f"weights (flash): {self.weight_bytes:,} B",
                 f"inputs / outputs (caller's buffers): {self.input_bytes:,} B / {self.output_bytes:,} B"]
+        if self.static_ram_bytes:
+            out.append(f"static RAM (one-value constants expanded at init): {self.static_ram_bytes:,} B")
         out += self.notes
         return "\n".join(out)
 
@@ -57,7 +60,7 @@ class Report:
         return self.table()
 
 
-def build(g: Graph, plan: MemoryPlan, weight_bytes: int | None = None) -> Report:
+def build(g: Graph, plan: MemoryPlan, weight_bytes: int | None = None, static_ram_bytes: int = 0) -> Report:
     layers, seen_consts = [], set()
     for node in g.nodes:
         op = registry.get(node.op)
@@ -75,4 +78,5 @@ def build(g: Graph, plan: MemoryPlan, weight_bytes: int | None = None) -> Report
     if weight_bytes is None:
         weight_bytes = sum(g[n].nbytes for n in seen_consts)
     return Report(g.name, plan.arena_size, weight_bytes, sum(l.macs for l in layers),
-                  sum(g[i].nbytes for i in g.inputs), sum(g[o].nbytes for o in g.outputs), layers)
+                  sum(g[i].nbytes for i in g.inputs), sum(g[o].nbytes for o in g.outputs),
+                  static_ram_bytes, layers)
