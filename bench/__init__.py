@@ -1,0 +1,2 @@
+"""Benchmarks: MLPerf-Tiny-style models (bench.models) and the host latency/memory comparison
+with onnxruntime (bench.host)."""

@@ -1,0 +1,63 @@
+"""Shared pieces of the quantized operators (smelt/ops/q*.py).
+
+Each quantized op reads its tensors' QuantParams and computes TFLM's Prepare in `prepare()`
+(multipliers, shifts, clamp ranges, tables: Python, at compile time); `reference()` is TFLM's
+Eval in numpy int64 arithmetic; `emit()` passes the prepared integers to a C kernel.
+They have no ONNX twin yet (onnx = ()): the TFLite front end creates them, and ONNX QLinear/QDQ
+import will map onto the same ops.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import quant
+from ..registry import Op
+
+INT_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "uint8": "uint8_t"}
+
+
+class QOp(Op):
+    onnx = ()
+    kernel = None                  # kernels are included by emit(), in dependency order
+    kernels: tuple[str, ...] = ()  # C files this op's kernel needs (qfixed first)
+
+    def use_kernels(self, ctx) -> None:
+        for k in self.kernels:
+            ctx.use(k)
+
+    def quantized(self, node, g, *indices: int) -> None:
+        """Every listed (present) input and output 0 carries quantization parameters."""
+        names = [node.inputs[i] for i in indices if i < len(node.inputs) and node.inputs[i]]
+        for n in names:
+            if g[n].quant is None:
+                raise self.unsupported(node, f"tensor '{n}' ({g[n].dtype}) has no quantization parameters")
+
+    def out_quant(self, node, g) -> None:
+        t = g[node.outputs[0]]
+        if t.quant is None:
+            raise self.unsupported(node, f"output '{t.name}' has no quantization parameters")
+
+    def const_input(self, node, g, index: int, what: str) -> np.ndarray:
+        t = g[node.inputs[index]]
+        if t.data is None:
+            raise self.unsupported(node, f"the {what} ('{t.name}') must be a constant")
+        return t.data
+
+
+def act_range(node, g) -> tuple[int, int]:
+    return quant.activation_range(node.attrs.get("activation", "NONE"), g[node.outputs[0]])
+
+
+def window_out(size: int, k: int, stride: int, dilation: int, before: int, after: int) -> int:
+    return (size + before + after - ((k - 1) * dilation + 1)) // stride + 1
+
+
+def multiplier_arrays(ctx, m, s) -> tuple[str, str]:
+    return ctx.array("int32_t", np.asarray(m, np.int64)), ctx.array("int32_t", np.asarray(s, np.int64))
+
+
+def wide_multipliers(m, s) -> tuple[np.ndarray, np.ndarray]:
+    """(16-bit multiplier, total right shift) of TFLM's int64 MultiplyByQuantizedMultiplier."""
+    m, s = np.asarray(m, np.int64), np.asarray(s, np.int64)
+    m16 = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+    return m16, 15 - s

@@ -1,0 +1,142 @@
+"""QConv2D and QDepthwiseConv2D: TFLite CONV_2D / DEPTHWISE_CONV_2D on int8 and 16x8, NHWC,
+bit-exact with TFLM's reference kernels (per-channel or per-tensor weights).
+
+Inputs x [N, H, W, C], weights OHWI (conv; I may be C / groups) or 1HWO (depthwise, O = C * M),
+bias [O] (int32; 16x8: int64, or int32 for conv). attrs: strides (h, w), dilations (h, w),
+pads (top, left, bottom, right), activation (fused: the clamp range), depth_multiplier (depthwise).
+Only in-image taps are summed, as in TFLM (implicit zero padding of x + input_offset).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import quant
+from ..registry import register
+from .qbase import QOp, act_range, wide_multipliers, window_out
+
+
+class _QConvBase(QOp):
+    kernels = ("qfixed", "qconv")
+    depthwise = False
+
+    def infer(self, node, g):
+        x, w = g[node.inputs[0]], g[node.inputs[1]]
+        self.check_dtype(node, x.dtype, ("int8", "int16"))
+        self.check_dtype(node, w.dtype, ("int8",))
+        if len(x.shape) != 4 or len(w.shape) != 4:
+            raise self.unsupported(node, f"needs 4-D NHWC input and weights, got {list(x.shape)}, {list(w.shape)}")
+        b = self._bias(node, g)
+        if b is not None:
+            allowed = ("int32",) if x.dtype == "int8" else (("int64",) if self.depthwise else ("int32", "int64"))
+            self.check_dtype(node, b.dtype, allowed)
+        out_c = w.shape[3] if self.depthwise else w.shape[0]
+        if self.depthwise:
+            if w.shape[0] != 1 or out_c != x.shape[3] * node.attrs["depth_multiplier"]:
+                raise self.unsupported(node, f"depthwise weights {list(w.shape)} do not match input {list(x.shape)}")
+        elif x.shape[3] % w.shape[3] or out_c % (x.shape[3] // w.shape[3]):
+            raise self.unsupported(node, f"weights {list(w.shape)} do not match input {list(x.shape)}")
+        (sh, sw), (dh, dw) = node.attrs["strides"], node.attrs.get("dilations", (1, 1))
+        top, left, bottom, right = node.attrs["pads"]
+        oh = window_out(x.shape[1], w.shape[1], sh, dh, top, bottom)
+        ow = window_out(x.shape[2], w.shape[2], sw, dw, left, right)
+        return [((x.shape[0], oh, ow, out_c), x.dtype)]
+
+    @staticmethod
+    def _bias(node, g):
+        return g[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
+
+    def out_channels(self, node, g) -> int:
+        w = g[node.inputs[1]]
+        return w.shape[3] if self.depthwise else w.shape[0]
+
+    def prepare(self, node, g) -> dict:
+        self.quantized(node, g, 0, 1)
+        self.out_quant(node, g)
+        x, w, y = g[node.inputs[0]], g[node.inputs[1]], g[node.outputs[0]]
+        oc = self.out_channels(node, g)
+        if np.any(w.quant.zero_point != 0):
+            raise self.unsupported(node, "asymmetric (non-zero zero point) weights")
+        if w.quant.per_channel and w.quant.scale.size != oc:
+            raise self.unsupported(node, f"{w.quant.scale.size} weight scales for {oc} output channels")
+        m, s = quant.conv_multipliers(quant.scale(x), quant.scales(w), quant.scale(y), oc)
+        b = self._bias(node, g)
+        bias = (np.zeros(oc, np.int64) if b is None
+                else self.const_input(node, g, 2, "bias").astype(np.int64).reshape(oc))
+        # TFLM: 16x8 depthwise always accumulates in 64 bits; conv only with an int64 bias.
+        wide = x.dtype == "int16" and (self.depthwise or (b is not None and b.dtype == "int64"))
+        lo, hi = act_range(node, g)
+        int8 = x.dtype == "int8"
+        return {"multiplier": m, "shift": s, "bias": bias, "wide": wide, "act": (lo, hi),
+                "in_off": -quant.zero_point(x) if int8 else 0, "out_off": quant.zero_point(y) if int8 else 0}
+
+    def reference(self, node, g, xs):
+        p = self.prepare(node, g)
+        y = g[node.outputs[0]]
+        x = xs[0].astype(np.int64) + p["in_off"]
+        w = xs[1].astype(np.int64)
+        (sh, sw), (dh, dw) = node.attrs["strides"], node.attrs.get("dilations", (1, 1))
+        top, left = node.attrs["pads"][:2]
+        n, h, wd, c = x.shape
+        kh, kw = w.shape[1], w.shape[2]
+        _, oh, ow, oc = y.shape
+        # Zero-pad (x + offset) so that out-of-image taps add nothing, as TFLM skips them.
+        ph = max((oh - 1) * sh + (kh - 1) * dh + 1 - top - h, 0)
+        pw = max((ow - 1) * sw + (kw - 1) * dw + 1 - left - wd, 0)
+        xp = np.pad(x, ((0, 0), (top, ph), (left, pw), (0, 0)))
+        acc = np.zeros((n, oh, ow, oc), np.int64)
+        for ky in range(kh):
+            for kx in range(kw):
+                patch = xp[:, ky * dh: ky * dh + (oh - 1) * sh + 1: sh, kx * dw: kx * dw + (ow - 1) * sw + 1: sw, :]
+                if self.depthwise:
+                    m = node.attrs["depth_multiplier"]
+                    acc += np.repeat(patch, m, axis=3) * w[0, ky, kx, :]
+                else:
+                    groups = c // w.shape[3]
+                    per = oc // groups
+                    for gi in range(groups):
+                        xs_g = patch[..., gi * w.shape[3]:(gi + 1) * w.shape[3]]
+                        acc[..., gi * per:(gi + 1) * per] += xs_g @ w[gi * per:(gi + 1) * per, ky, kx, :].T
+        acc = acc + p["bias"]
+        if p["wide"]:
+            out = quant.multiply_by_quantized_multiplier_64(acc, p["multiplier"], p["shift"])
+        else:
+            out = quant.multiply_by_quantized_multiplier(quant.wrap32(acc), p["multiplier"], p["shift"])
+        lo, hi = p["act"]
+        return [quant.clamp(out + p["out_off"], lo, hi).astype(y.dtype)]
+
+    def emit(self, node, g, ctx):
+        self.use_kernels(ctx)
+        p = self.prepare(node, g)
+        x, w, y = g[node.inputs[0]], g[node.inputs[1]], g[node.outputs[0]]
+        m, s = wide_multipliers(p["multiplier"], p["shift"]) if p["wide"] else (p["multiplier"], p["shift"])
+        (sh, sw), (dh, dw) = node.attrs["strides"], node.attrs.get("dilations", (1, 1))
+        lo, hi = p["act"]
+        params = ctx.params("smelt_qconv_params", {
+            "batches": x.shape[0], "in_h": x.shape[1], "in_w": x.shape[2], "in_c": x.shape[3],
+            "out_h": y.shape[1], "out_w": y.shape[2], "out_c": y.shape[3],
+            "k_h": w.shape[1], "k_w": w.shape[2], "w_in_c": w.shape[3] if not self.depthwise else 1,
+            "depth_multiplier": node.attrs.get("depth_multiplier", 1),
+            "stride_h": sh, "stride_w": sw, "dil_h": dh, "dil_w": dw,
+            "pad_top": node.attrs["pads"][0], "pad_left": node.attrs["pads"][1],
+            "input_offset": p["in_off"], "output_offset": p["out_off"], "act_min": lo, "act_max": hi,
+            "multiplier": ctx.array("int32_t", m), "shift": ctx.array("int32_t", s), "wide": int(p["wide"])})
+        int8 = x.dtype == "int8"
+        bias = ctx.array("int32_t" if int8 else "int64_t", p["bias"])
+        kind = "depthwise" if self.depthwise else "conv2d"
+        ctx.call(f"smelt_q{kind}_{'i8' if int8 else 'i16'}", ctx.ptr(node.inputs[0]), ctx.ptr(node.inputs[1]),
+                 bias, ctx.ptr(node.outputs[0]), params)
+
+    def macs(self, node, g):
+        w = g[node.inputs[1]]
+        per_out = w.shape[1] * w.shape[2] * (1 if self.depthwise else w.shape[3])
+        return g[node.outputs[0]].size * per_out
+
+
+@register
+class QConv2D(_QConvBase):
+    pass
+
+
+@register
+class QDepthwiseConv2D(_QConvBase):
+    depthwise = True

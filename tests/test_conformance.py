@@ -1,0 +1,133 @@
+"""onnx's backend test suite on the compiled-C path (smelt.backend + smelt.conformance)."""
+import unittest
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+import smelt.backend as backend
+from smelt import conformance
+
+# Node tests of these ops run in the default (fast) suite: every one must pass or skip.
+FAST_OPS = ["Abs", "Clip", "Elu", "Exp", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu",
+            "Log", "Neg", "Relu", "Sigmoid", "Sqrt", "Tanh"]
+FAST_MIN_PASSED = 30          # measured: 33 (the _expanded variants need more ops to pass)
+FULL_MIN_PASSED = 454         # the issue's target
+LIGHT_MODELS = {"bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
+                "shufflenet", "squeezenet", "vgg19", "zfnet512"}
+
+
+def _model(nodes, inputs, outputs, opset=13):
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _failures(results):
+    return "\n".join(conformance.line(r) for r in results if r.status == "fail")
+
+
+# --- the backend API -------------------------------------------------------------------------
+
+def test_run_node_relu_matches_numpy():
+    x = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(np.float32)
+    (y,) = backend.run_node(helper.make_node("Relu", ["x"], ["y"]), [x])
+    assert y.dtype == np.float32 and y.shape == x.shape
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+
+
+def test_outputs_in_model_order_and_by_name():
+    f = TensorProto.FLOAT
+    model = _model([helper.make_node("Neg", ["x"], ["b"]), helper.make_node("Abs", ["x"], ["a"])],
+                   [("x", f, [2, 3])], [("b", f, [2, 3]), ("a", f, [2, 3])])
+    x = np.array([[-1, 2, -3], [4, -5, 6]], dtype=np.float32)
+    out = backend.prepare(model).run([x])
+    np.testing.assert_array_equal(out[0], -x)
+    np.testing.assert_array_equal(out["a"], np.abs(x))
+    np.testing.assert_array_equal(out.b, -x)
+
+
+def test_unsupported_op_is_a_skip_naming_the_op():
+    f = TensorProto.FLOAT
+    model = _model([helper.make_node("NonZero", ["x"], ["y"])], [("x", f, [4])],
+                   [("y", TensorProto.INT64, [1, None])])
+    rep = backend.prepare(model)
+    with pytest.raises(unittest.SkipTest, match="NonZero"):
+        rep.run([np.array([0, 1, 0, 2], dtype=np.float32)])
+
+
+def test_needed_input_values_are_frozen_and_cached_per_value():
+    f = TensorProto.FLOAT
+    model = _model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"])],
+                   [("x", f, [5]), ("lo", f, []), ("hi", f, [])], [("y", f, [5])])
+    rep = backend.prepare(model)
+    x = np.linspace(-2, 2, 5, dtype=np.float32)
+    (y,) = rep.run([x, np.float32(-1), np.float32(1)])
+    np.testing.assert_array_equal(y, np.clip(x, -1, 1))
+    assert rep.frozen == ["lo", "hi"] and len(rep.artifacts) == 1
+    rep.run([x + 1, np.float32(-1), np.float32(1)])           # same signature: no recompile
+    assert len(rep.artifacts) == 1
+    (y,) = rep.run([x, np.float32(-0.5), np.float32(0.5)])    # new bounds: a new artifact
+    np.testing.assert_array_equal(y, np.clip(x, -0.5, 0.5))
+    assert len(rep.artifacts) == 2
+
+
+def test_value_needed_from_a_computed_tensor_is_a_skip():
+    f = TensorProto.FLOAT
+    model = _model([helper.make_node("Relu", ["m"], ["lo"]), helper.make_node("Clip", ["x", "lo"], ["y"])],
+                   [("x", f, [5]), ("m", f, [])], [("y", f, [5])])
+    with pytest.raises(unittest.SkipTest, match="'lo'"):
+        backend.prepare(model).run([np.zeros(5, np.float32), np.float32(1)])
+
+
+def test_sequence_input_is_a_skip():
+    seq = helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, [2])
+    graph = helper.make_graph([helper.make_node("SequenceLength", ["s"], ["n"])], "g", [seq],
+                              [helper.make_tensor_value_info("n", TensorProto.INT64, [])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(unittest.SkipTest, match="sequence"):
+        backend.prepare(model).run([[np.zeros(2, np.float32)]])
+
+
+def test_cpu_only():
+    assert backend.supports_device("CPU") and not backend.supports_device("CUDA")
+
+
+# --- onnx's BackendTest ------------------------------------------------------------------------
+
+def test_collect_groups_node_tests_by_op():
+    tests = {t.name: t for t in conformance.collect()}
+    assert tests["test_relu"].group == "Relu"
+    assert tests["test_clip_default_inbounds_expanded"].group == "Clip"   # a function body
+    assert {t.group.split()[0] for t in tests.values() if t.light} == LIGHT_MODELS
+    assert len(tests) > 1800
+
+
+def test_node_tests_of_supported_ops():
+    tests = conformance.collect(node=True, light=False, ops=FAST_OPS)
+    results = conformance.run(tests, jobs=2)
+    c = conformance.counts(results)
+    assert c["fail"] == 0, _failures(results)
+    assert c["pass"] >= FAST_MIN_PASSED, conformance.summary(results)
+    assert all(r.detail for r in results if r.status == "skip"), "a skip without a reason"
+    assert {r.test.group for r in results if r.status == "pass"} == set(FAST_OPS)
+
+
+def test_main_prints_table_and_summary(capsys):
+    assert conformance.main(["-k", "^test_relu$", "-j", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "1 passed, 0 failed, 0 skipped"
+    assert out[-2].split() == ["Relu", "1", "0", "0"]
+
+
+@pytest.mark.slow
+def test_full_suite():
+    results = conformance.run(conformance.collect(), jobs=2)
+    c = conformance.counts(results)
+    assert c["fail"] == 0, _failures(results)
+    assert c["pass"] >= FULL_MIN_PASSED, conformance.summary(results)
+    light = {r.test.group.split()[0]: r for r in results if r.test.light}
+    assert set(light) == LIGHT_MODELS
+    assert all(r.status == "pass" for r in light.values()), \
+        "\n".join(conformance.line(r) for r in light.values())
