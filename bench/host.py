@@ -44,6 +44,7 @@ def ort_session(model_path: Path, arena: bool = True):
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.enable_cpu_mem_arena = arena
+    so.log_severity_level = 3          # no warnings about unused initializers in the light models
     return ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
 
 
@@ -68,7 +69,8 @@ static void *count_alloc(size_t size, size_t align, int nothrow)
     ((size_t *)p)[-1] = size;
     size_t now = __atomic_add_fetch(&live, size, __ATOMIC_RELAXED);
     size_t old = __atomic_load_n(&peak, __ATOMIC_RELAXED);
-    while (now > old && !__atomic_compare_exchange_n(&peak, &old, now, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    while (now > old &&
+           !__atomic_compare_exchange_n(&peak, &old, now, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
     }
     return p;
 }
@@ -82,13 +84,15 @@ static void count_free(void *p, size_t align)
 
 size_t smelt_shim_live(void) { return __atomic_load_n(&live, __ATOMIC_RELAXED); }
 size_t smelt_shim_peak(void) { return __atomic_load_n(&peak, __ATOMIC_RELAXED); }
-void smelt_shim_reset_peak(void) { __atomic_store_n(&peak, __atomic_load_n(&live, __ATOMIC_RELAXED), __ATOMIC_RELAXED); }
+void smelt_shim_reset_peak(void) { __atomic_store_n(&peak, smelt_shim_live(), __ATOMIC_RELAXED); }
 
 /* operator new / new[] (size_t, std::align_val_t) [, const std::nothrow_t &] */
 void *_ZnwmSt11align_val_t(size_t n, size_t a) { return count_alloc(n, a, 0); }
 void *_ZnamSt11align_val_t(size_t n, size_t a) { return count_alloc(n, a, 0); }
-void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return count_alloc(n, a, 1); }
-void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) { (void)t; return count_alloc(n, a, 1); }
+void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t)
+{ (void)t; return count_alloc(n, a, 1); }
+void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t)
+{ (void)t; return count_alloc(n, a, 1); }
 /* operator delete / delete[] (void *, [size_t,] std::align_val_t) [, const std::nothrow_t &] */
 void _ZdlPvSt11align_val_t(void *p, size_t a) { count_free(p, a); }
 void _ZdaPvSt11align_val_t(void *p, size_t a) { count_free(p, a); }
@@ -237,48 +241,58 @@ def _short_error(e: Exception, model: onnx.ModelProto) -> str:
 
 def bench_model(name: str, model_path: Path, repeat: int, workdir: Path) -> dict:
     import smelt
+    from smelt import SmeltError
     model = onnx.load(str(model_path))
     row = {"model": name, "macs": models.macs(model)}
     sess = ort_session(model_path)
     feeds = _random_feeds(sess)
     out_names = [o.name for o in sess.get_outputs()]
     expected = dict(zip(out_names, sess.run(None, feeds)))
+    ort_run = _wall(lambda: sess.run(None, feeds))
     row["ort_memory"] = ort_peak_bytes(model_path)
     try:
         art = smelt.compile(model, name=name)
         got = art.run(feeds)          # builds the host library
-    except Exception as e:            # report the model as not compiled, keep benchmarking the others
+    except SmeltError as e:           # report the model as not compiled, keep benchmarking the others
         row["error"] = _short_error(e, model)
-        row["ort_ms"] = 1e3 * statistics.median(_time_calls([lambda: sess.run(None, feeds)], repeat)[0])
+        row["ort_ms"] = 1e3 * statistics.median(_time_calls([ort_run], repeat)[0])
         return row
     row.update(smelt_macs=art.report.macs, arena_bytes=art.report.arena_bytes,
                weight_bytes=art.report.weight_bytes,
                max_abs_diff=max(float(np.max(np.abs(got[n].astype(np.float64) - expected[n])))
                                 for n in out_names))
-    smelt_s, ort_s = _time_calls([lambda: art.run(feeds), lambda: sess.run(None, feeds)], repeat)
-    row["smelt_ms"] = 1e3 * statistics.median(smelt_s)
-    row["ort_ms"] = 1e3 * statistics.median(ort_s)
-    row["ratio"] = row["smelt_ms"] / row["ort_ms"]
     timer = CTimer(art, workdir)
     inputs = [feeds[n] for n in art.graph.inputs]
-    timer.run(inputs, 1)                                               # warm-up
-    outs, seconds = timer.run(inputs, repeat)
+    outs, _ = timer.run(inputs, 1)
     if not all(np.array_equal(o, got[n]) for o, n in zip(outs, art.graph.outputs)):
         raise RuntimeError(f"{name}: the timing driver's output differs from art.run's")
-    row["smelt_c_ms"] = 1e3 * float(np.median(seconds))
+    smelt_s, c_s, ort_s = _time_calls(
+        [_wall(lambda: art.run(feeds)), lambda: float(timer.run(inputs, 1)[1][0]), ort_run], repeat)
+    row["smelt_ms"] = 1e3 * statistics.median(smelt_s)
+    row["smelt_c_ms"] = 1e3 * statistics.median(c_s)
+    row["ort_ms"] = 1e3 * statistics.median(ort_s)
+    row["ratio"] = row["smelt_ms"] / row["ort_ms"]
     return row
 
 
-def _time_calls(fns, repeat: int) -> list[list[float]]:
-    """Seconds of each call; the functions alternate so that load changes hit them alike."""
-    for f in fns:
-        f()                                                            # warm-up
-    times = [[] for _ in fns]
+def _wall(f):
+    """f timed by its wall-clock duration."""
+    def timed() -> float:
+        t0 = time.perf_counter()
+        f()
+        return time.perf_counter() - t0
+    return timed
+
+
+def _time_calls(timed_fns, repeat: int) -> list[list[float]]:
+    """The seconds each function reports over `repeat` rounds, after one warm-up call each; the
+    functions alternate within a round, so that changes in machine load hit them alike."""
+    for f in timed_fns:
+        f()
+    times = [[] for _ in timed_fns]
     for _ in range(repeat):
-        for f, t in zip(fns, times):
-            t0 = time.perf_counter()
-            f()
-            t.append(time.perf_counter() - t0)
+        for f, t in zip(timed_fns, times):
+            t.append(f())
     return times
 
 
@@ -293,10 +307,11 @@ MACs        Conv/Gemm/MatMul multiply-accumulates from ONNX shape inference (ben
 smelt ms    median wall time of art.run(feeds): the compiled C (gcc {cflags}) called from
             Python through ctypes, including input checks and output allocation.
 smelt C ms  median time of the model function alone, measured in C with clock_gettime around
-            each of the timed back-to-back calls (no Python, no ctypes).
+            the call (no Python, no ctypes), in the same rounds.
 ort ms      median wall time of InferenceSession.run: onnxruntime {ort} CPU, intra_op_num_threads=1,
             inter_op_num_threads=1, sequential execution, default graph optimizations.
-smelt/ort   smelt ms / ort ms (both called from Python, timed alternately after one warm-up).
+smelt/ort   smelt ms / ort ms (both called from Python). The three timings alternate within each
+            of the --repeat rounds (--light-repeat for light models), after one warm-up each.
 arena B     smelt's working memory: the statically planned arena (activations + scratch); inputs and
             outputs are the caller's buffers.
 ort peak B  onnxruntime's peak heap during one steady-state inference (memory pattern on, CPU
@@ -330,10 +345,13 @@ def table(rows: list[dict], meta: dict) -> str:
     out = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(l, widths)))
            for l in lines]
     out.insert(1, "-" * len(out[0]))
+    if any(r["model"] in LIGHT_NAMES for r in rows):
+        out.append("light models: almost all their conv/dense weights are ConstantOfShape fills (one value "
+                   "each), so max|diff| checks little and weights B is not a trained model's size.")
     for r in rows:
         if "error" in r:
             out.append(f"{r['model']}: not compiled by smelt ({r['error']})")
-    out += ["", FOOTER.format(cflags=" ".join(meta["cflags"]), repeat=meta["repeat"], ort=meta["onnxruntime"]),
+    out += ["", FOOTER.format(cflags=" ".join(meta["cflags"]), ort=meta["onnxruntime"]),
             f"machine: {meta['cpu']}, {meta['cores']} cores, load average {meta['loadavg'][0]:.2f} at start;"
             f" shared with other jobs, so timings are noisy."]
     return "\n".join(out)
@@ -350,7 +368,12 @@ def _cpu_name() -> str:
 
 
 def light_models() -> dict[str, Path]:
-    return {Path(p).stem.removeprefix("light_"): Path(p) for p in sorted(glob.glob(str(LIGHT_DIR / "*.onnx")))}
+    """The onnx wheel's model-zoo 'light' models: {name without 'light_': path}."""
+    paths = sorted(glob.glob(str(LIGHT_DIR / "*.onnx")))
+    return {Path(p).stem.removeprefix("light_"): Path(p) for p in paths}
+
+
+LIGHT_NAMES = set(light_models())
 
 
 def main(argv=None) -> int:
@@ -369,9 +392,9 @@ def main(argv=None) -> int:
 
     import onnxruntime
     from smelt.runtime import hostlib
-    pool = {n: (models.path, False) for n in models.NAMES}
-    if args.light:
-        pool.update({n: (lambda _n, f=f: f, True) for n, f in light_models().items()})
+    pool = {n: models.path(n) for n in models.NAMES}
+    light = light_models() if args.light else {}
+    pool.update(light)
     names = list(pool)
     if args.models:
         names = [n.strip() for n in args.models.split(",") if n.strip()]
@@ -381,14 +404,13 @@ def main(argv=None) -> int:
                     + ("" if args.light else " (add --light for the light models)"))
     meta = {"cpu": _cpu_name(), "cores": os.cpu_count(), "loadavg": os.getloadavg(),
             "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
-            "cc": hostlib.compiler(), "cflags": [f for f in hostlib.CFLAGS if f.startswith(("-O", "-std"))],
-            "repeat": args.repeat, "light_repeat": args.light_repeat}
+            "cc": hostlib.compiler(), "repeat": args.repeat, "light_repeat": args.light_repeat,
+            "cflags": [f for f in hostlib.CFLAGS if f.startswith(("-O", "-std"))]}
     rows = []
     with tempfile.TemporaryDirectory(prefix="smelt-bench-") as d:
         for n in names:
-            get_path, light = pool[n]
             print(f"{n} ...", file=sys.stderr, flush=True)
-            rows.append(bench_model(n, get_path(n), args.light_repeat if light else args.repeat, Path(d)))
+            rows.append(bench_model(n, pool[n], args.light_repeat if n in light else args.repeat, Path(d)))
     print(table(rows, meta))
     if args.json:
         Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")

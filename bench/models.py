@@ -87,7 +87,8 @@ class _Net:
         pw = max((ow - 1) * stride + kw - w, 0)
         kind = "dwconv" if depthwise else "conv"
         i = self.counts.get(kind, 0) + 1
-        wname = self._const(f"{kind}{i}.weight", self._he((cout, cin // group, kh, kw), cin // group * kh * kw))
+        fan_in = cin // group * kh * kw
+        wname = self._const(f"{kind}{i}.weight", self._he((cout, cin // group, kh, kw), fan_in))
         bname = self._const(f"{kind}{i}.bias", self.rng.normal(0.0, 0.05, cout))
         return self._node("Conv", kind, [x, wname, bname], (n, cout, oh, ow),
                           kernel_shape=[kh, kw], strides=[stride, stride], dilations=[1, 1],

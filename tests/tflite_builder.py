@@ -15,7 +15,7 @@ import sys
 
 import flatbuffers
 import numpy as np
-import tflite  # noqa: F401  (loads the generated modules)
+import tflite  # noqa: F401  (imports the generated modules that _mod() looks up)
 
 TYPES = {"float32": 0, "int32": 2, "uint8": 3, "int64": 4, "bool": 6, "int16": 7, "int8": 9}
 ENUMS = {"Padding": {"SAME": 0, "VALID": 1},

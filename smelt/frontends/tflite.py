@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from .. import registry
+from .. import quant, registry
 from ..errors import ModelFormatError, ShapeError, SmeltError, UnsupportedOpError
 from ..ir import Graph, Node, QuantParams, Tensor
 
@@ -251,8 +251,10 @@ class _OpContext:
 
     # --- building
     def node(self, op: str, inputs: list[str], outputs: list[str] | None = None, attrs: dict | None = None,
-             declared: list[Tensor] | None = None) -> Node:
-        """Add node `op`; its outputs default to the operator's, which take the declared quant."""
+             declared: list[Tensor] | None = None, consts=()) -> Node:
+        """Add node `op`; its outputs default to the operator's, which take the declared quant.
+        With `consts` (ONNX-style constant inputs appended to `inputs`), the node is given in ONNX
+        form and canonicalized by the op's own from_onnx (opset 13), as the ONNX front end does."""
         if op not in registry.all_ops():
             raise self.unsupported(f"it needs smelt's IR op {op}, which is not available in this build")
         self._count += 1
@@ -260,18 +262,18 @@ class _OpContext:
         if declared is None and outputs == list(self.outputs):
             declared = [self.declared(k) for k in range(len(outputs))]
         suffix = "" if self._count == 1 else f"_{self._count}"
-        node = Node(op, f"{self.index}_{self.bname.lower()}{suffix}", list(inputs), list(outputs), dict(attrs or {}))
+        name = f"{self.index}_{self.bname.lower()}{suffix}"
+        inputs = list(inputs) + ["" if v is None else self.g.add_const(f"{name}/const", np.asarray(v)).name
+                                 for v in consts]
+        node = Node(op, name, inputs, list(outputs), dict(attrs or {}))
+        if op in ONNX_FORM:
+            node = registry.get(op).from_onnx(node, self.g, 13)
         add_node(self.g, node, declared, self.where)
         return node
 
     def temp(self, base: str) -> str:
         """A fresh intermediate tensor name."""
         return self.g.unique(f"{self.outputs[0]}/{base}")
-
-    def const_tensor(self, base: str, data: np.ndarray, quant: QuantParams | None = None) -> str:
-        t = self.g.add_const(f"{self.outputs[0]}/{base}", np.asarray(data))
-        t.quant = quant
-        return t.name
 
     def is_float(self, k: int = 0) -> bool:
         return self.dtype(k) == "float32"
@@ -307,6 +309,11 @@ def add_node(g: Graph, node: Node, declared: list[Tensor] | None, where: str) ->
 
 # ---------------------------------------------------------------- converters, one per builtin
 CONVERTERS = {}
+# Float and data-movement IR ops shared with the ONNX front end: given in ONNX (opset 13) form
+# and canonicalized by their own from_onnx, so their canonical attrs stay theirs to define.
+ONNX_FORM = {"Gemm", "MatMul", "Reshape", "Softmax", "Clip", "Relu", "Sigmoid", "Tanh", "LeakyRelu",
+             "HardSwish", "Add", "Sub", "Mul", "Concat", "Pad", "Transpose", "Slice", "ReduceMean"}
+I64 = np.int64
 
 
 def converter(*names):
@@ -361,14 +368,14 @@ def _fully_connected(c: _OpContext) -> None:
         flat = x.name
         if x.shape != (x.size // k, k):
             flat = c.temp("flat")
-            c.node("Reshape", [x.name], [flat], {"shape": (x.size // k, k)}, declared=[])
+            c.node("Reshape", [x.name], [flat], declared=[], consts=[np.array([x.size // k, k], I64)])
         y = c.temp("gemm") if keep or act != "NONE" else c.outputs[0]
         c.node("Gemm", [flat, w.name] + ([c.inputs[2]] if len(c.inputs) > 2 and c.inputs[2] else []),
-               [y], {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 1}, declared=[] if y != c.outputs[0] else None)
+               [y], {"transB": 1}, declared=[] if y != c.outputs[0] else None)
         if keep:
             z = c.outputs[0] if act == "NONE" else c.temp("keep")
-            c.node("Reshape", [y], [z], {"shape": x.shape[:-1] + (w.shape[0],)},
-                   declared=None if z == c.outputs[0] else [])
+            c.node("Reshape", [y], [z], declared=None if z == c.outputs[0] else [],
+                   consts=[np.array(x.shape[:-1] + (w.shape[0],), I64)])
             y = z
         if act != "NONE":
             _apply_float_act(c, y, act)
@@ -381,8 +388,8 @@ def _apply_float_act(c: _OpContext, src: str, act: str) -> None:
     if act not in FLOAT_ACT:
         raise c.unsupported(f"fused activation {act}")
     kind, a, b = FLOAT_ACT[act]
-    attrs = {"min": a, "max": b} if kind == "Clip" else {}
-    c.node(kind, [src], [c.outputs[0]], attrs)
+    consts = [np.float32(a), np.float32(b)] if kind == "Clip" else []
+    c.node(kind, [src], [c.outputs[0]], consts=consts)
 
 
 @converter("CONV_2D")
@@ -436,7 +443,7 @@ def _softmax(c: _OpContext) -> None:
     if c.is_float():
         if beta != 1.0:
             raise c.unsupported(f"float SOFTMAX with beta {beta}")
-        c.node("Softmax", c.inputs[:1], attrs={"axis": -1})
+        c.node("Softmax", c.inputs[:1], attrs={"axis": -1})   # opset 13: the last axis only
         return
     _check_quantized(c, 0)
     c.node("QSoftmax", c.inputs[:1], attrs={"beta": beta, "dtype": c.declared().dtype})
@@ -444,8 +451,7 @@ def _softmax(c: _OpContext) -> None:
 
 @converter("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 def _reshape(c: _OpContext) -> None:
-    out = c.declared()
-    c.node("Reshape", c.inputs[:1], attrs={"shape": out.shape})
+    c.node("Reshape", c.inputs[:1], consts=[np.array(c.declared().shape, I64)])
 
 
 @converter("QUANTIZE")
@@ -493,3 +499,145 @@ def _binary(c: _OpContext) -> None:
         return
     _check_quantized(c, 0, 1)
     c.node("Q" + c.bname.capitalize(), c.inputs[:2], attrs={"activation": _fused(c, act)})
+
+
+ACTIVATION_OPS = {"RELU": ("Relu", "QRelu"), "RELU6": ("Clip", "QRelu6"), "LOGISTIC": ("Sigmoid", "QLogistic"),
+                  "TANH": ("Tanh", "QTanh"), "LEAKY_RELU": ("LeakyRelu", "QLeakyRelu"),
+                  "HARD_SWISH": ("HardSwish", "QHardSwish")}
+
+
+@converter(*ACTIVATION_OPS)
+def _activation(c: _OpContext) -> None:
+    float_op, q_op = ACTIVATION_OPS[c.bname]
+    attrs = {}
+    if c.bname == "LEAKY_RELU":
+        opts = c.options("LeakyReluOptions")
+        attrs["alpha"] = float(opts.Alpha()) if opts is not None else 0.2
+    if c.is_float():
+        consts = [np.float32(0.0), np.float32(6.0)] if c.bname == "RELU6" else []
+        c.node(float_op, c.inputs[:1], attrs=attrs, consts=consts)
+        return
+    _check_quantized(c, 0)
+    c.node(q_op, c.inputs[:1], attrs=attrs)
+
+
+@converter("CONCATENATION")
+def _concatenation(c: _OpContext) -> None:
+    opts = c.options("ConcatenationOptions")
+    axis = int(opts.Axis()) if opts is not None else 0
+    act = c.activation(opts)
+    if not c.is_float():
+        _check_quantized(c, *range(len(c.inputs)))
+        out = c.declared()
+        for k in range(len(c.inputs)):
+            t = c.tensor(k)
+            if quant.scale(t) != quant.scale(out) or quant.zero_point(t) != quant.zero_point(out):
+                raise c.unsupported(f"input {k} is quantized differently from the output (TFLM copies "
+                                    f"bytes without requantizing)")
+        if act != "NONE":
+            raise c.unsupported(f"fused activation {act}")
+    y = c.outputs[0] if act == "NONE" else c.temp("pre_act")
+    c.node("Concat", c.inputs, [y], {"axis": axis}, declared=None if y == c.outputs[0] else [])
+    if act != "NONE":
+        _apply_float_act(c, y, act)
+
+
+@converter("PAD", "PADV2")
+def _pad(c: _OpContext) -> None:
+    x, out = c.tensor(0), c.declared()
+    pads = np.asarray(c.const(1), np.int64).reshape(-1, 2)
+    if pads.shape[0] != len(x.shape):
+        raise c.unsupported(f"paddings {pads.tolist()} for rank {len(x.shape)}")
+    if len(c.inputs) > 2 and c.inputs[2]:
+        value = c.const(2).reshape(-1)[0].item()
+    elif x.dtype == "int8":
+        value = quant.zero_point(out)   # TFLM pads int8 with the output zero point
+    else:
+        value = 0
+    c.node("Pad", c.inputs[:1], attrs={"mode": "constant"},
+           consts=[np.concatenate([pads[:, 0], pads[:, 1]]).astype(I64), np.array([value], x.dtype)])
+
+
+@converter("TRANSPOSE")
+def _transpose(c: _OpContext) -> None:
+    rank = len(c.tensor(0).shape)
+    perm = [int(p) + rank if int(p) < 0 else int(p) for p in np.asarray(c.const(1)).reshape(-1)]
+    c.node("Transpose", c.inputs[:1], attrs={"perm": perm})
+
+
+def _strided_range(size: int, begin: int, end: int, stride: int, begin_masked: bool, end_masked: bool,
+                   shrink: bool) -> tuple[int, int]:
+    """TFLite's StartForAxis / StopForAxis: the resolved, clamped (start, stop) of one axis."""
+    if size == 0:
+        return 0, 0
+    lo, hi = (0, size) if stride > 0 else (-1, size - 1)
+    start = begin if not begin_masked else (-2**31 if stride > 0 else 2**31 - 1)
+    start = start + size if start < 0 else start
+    start = min(max(start, lo), hi)
+    if shrink:
+        return start, start + 1
+    stop = end if not end_masked else (2**31 - 1 if stride > 0 else -2**31)
+    stop = stop + size if stop < 0 else stop
+    return start, min(max(stop, lo), hi)
+
+
+@converter("STRIDED_SLICE")
+def _strided_slice(c: _OpContext) -> None:
+    opts = c.options("StridedSliceOptions")
+    x = c.tensor(0)
+    rank = len(x.shape)
+    begin, end, strides = (np.asarray(c.const(k), np.int64).reshape(-1) for k in (1, 2, 3))
+    if opts is not None and (opts.EllipsisMask() or opts.NewAxisMask()):
+        raise c.unsupported("ellipsis_mask and new_axis_mask")
+    if opts is not None and opts.Offset():
+        raise c.unsupported("offset=True")
+    bm, em, sm = (opts.BeginMask(), opts.EndMask(), opts.ShrinkAxisMask()) if opts is not None else (0, 0, 0)
+    starts, ends, steps = [0] * rank, list(x.shape), [1] * rank
+    for a in range(len(begin)):
+        stride = int(strides[a])
+        if stride == 0:
+            raise c.unsupported("a zero stride")
+        s, e = _strided_range(x.shape[a], int(begin[a]), int(end[a]), stride,
+                              bool(bm >> a & 1), bool(em >> a & 1), bool(sm >> a & 1))
+        if stride < 0 and e < 0:
+            e = -2**62   # ONNX: an end below -dim runs down to index 0
+        starts[a], ends[a], steps[a] = s, e, stride
+    sliced = c.temp("slice")
+    c.node("Slice", c.inputs[:1], [sliced], declared=[],
+           consts=[np.array(v, I64) for v in (starts, ends, list(range(rank)), steps)])
+    c.g[sliced].quant = x.quant
+    c.node("Reshape", [sliced], consts=[np.array(c.declared().shape, I64)])
+
+
+@converter("MEAN")
+def _mean(c: _OpContext) -> None:
+    opts = c.options("ReducerOptions")
+    keep = bool(opts.KeepDims()) if opts is not None else False
+    axes = [int(a) for a in np.asarray(c.const(1)).reshape(-1)]
+    if c.is_float():
+        c.node("ReduceMean", c.inputs[:1], attrs={"axes": axes, "keepdims": int(keep)})
+        return
+    _check_quantized(c, 0)
+    c.node("QMean", c.inputs[:1], attrs={"axes": axes, "keep_dims": keep})
+
+
+@converter("RESIZE_NEAREST_NEIGHBOR")
+def _resize_nearest(c: _OpContext) -> None:
+    opts = c.options("ResizeNearestNeighborOptions")
+    size = [int(v) for v in np.asarray(c.const(1)).reshape(-1)]
+    c.node("QResizeNearest", c.inputs[:1], attrs={
+        "size": tuple(size), "align_corners": bool(opts.AlignCorners()) if opts is not None else False,
+        "half_pixel_centers": bool(opts.HalfPixelCenters()) if opts is not None else False})
+
+
+@converter("BATCH_MATMUL")
+def _batch_matmul(c: _OpContext) -> None:
+    opts = c.options("BatchMatMulOptions")
+    adj_x, adj_y = (bool(opts.AdjX()), bool(opts.AdjY())) if opts is not None else (False, False)
+    if c.is_float():
+        if adj_x or adj_y:
+            raise c.unsupported("float BATCH_MATMUL with adj_x / adj_y")
+        c.node("MatMul", c.inputs[:2])
+        return
+    _check_quantized(c, 0, 1)
+    c.node("QBatchMatMul", c.inputs[:2], attrs={"adj_x": adj_x, "adj_y": adj_y})

@@ -31,63 +31,63 @@ static inline int smelt_bcast_next(const smelt_bcast *p, long *idx, long *off)
 /* The rows of y = EXPR(x0, x1), x0 from a and x1 from b; POST runs on each finished row.
  * One loop per row kind, so the same-shape and repeated-value cases vectorize. Each element
  * is read before it is written: y may be a (or b) when that input has y's shape. */
-#define SMELT_BCAST_ROWS(TA, TB, TY, EXPR, POST)                                          \
-    long idx[SMELT_MAX_RANK] = {0}, off[3] = {0, 0, 0}, n = p->shape[p->rank - 1], i;   \
-    do {                                                                                 \
-        const TA *ra = a + off[0];                                                       \
-        const TB *rb = b + off[1];                                                       \
-        if (p->contig[0] && p->contig[1]) {                                              \
-            for (i = 0; i < n; ++i) { TA x0 = ra[i]; TB x1 = rb[i]; y[i] = (TY)(EXPR); } \
-        } else if (p->contig[1]) {                                                       \
-            TA x0 = ra[0];                                                               \
-            for (i = 0; i < n; ++i) { TB x1 = rb[i]; y[i] = (TY)(EXPR); }                \
-        } else {                                                                         \
-            TB x1 = rb[0];                                                               \
-            for (i = 0; i < n; ++i) { TA x0 = ra[i]; y[i] = (TY)(EXPR); }                \
-        }                                                                                \
-        POST;                                                                            \
-        y += n;                                                                          \
+#define SMELT_BCAST_ROWS(TA, TB, TY, EXPR, POST)                                               \
+    long idx[SMELT_MAX_RANK] = {0}, off[3] = {0, 0, 0}, n = p->shape[p->rank - 1], i;          \
+    do {                                                                                       \
+        const TA *ra = a + off[0];                                                             \
+        const TB *rb = b + off[1];                                                             \
+        if (p->contig[0] && p->contig[1]) {                                                    \
+            for (i = 0; i < n; ++i) { TA x0 = ra[i]; TB x1 = rb[i]; y[i] = (TY)(EXPR); }       \
+        } else if (p->contig[1]) {                                                             \
+            TA x0 = ra[0];                                                                     \
+            for (i = 0; i < n; ++i) { TB x1 = rb[i]; y[i] = (TY)(EXPR); }                      \
+        } else {                                                                               \
+            TB x1 = rb[0];                                                                     \
+            for (i = 0; i < n; ++i) { TA x0 = ra[i]; y[i] = (TY)(EXPR); }                      \
+        }                                                                                      \
+        POST;                                                                                  \
+        y += n;                                                                                \
     } while (smelt_bcast_next(p, idx, off));
 
-#define SMELT_BINARY(NAME, TA, TB, TY, EXPR)                                              \
-    SMELT_KERNEL void NAME(const TA *a, const TB *b, TY *y, const smelt_bcast *p)        \
-    {                                                                                    \
-        SMELT_BCAST_ROWS(TA, TB, TY, EXPR, (void)0)                                      \
+#define SMELT_BINARY(NAME, TA, TB, TY, EXPR)                                                   \
+    SMELT_KERNEL void NAME(const TA *a, const TB *b, TY *y, const smelt_bcast *p)              \
+    {                                                                                          \
+        SMELT_BCAST_ROWS(TA, TB, TY, EXPR, (void)0)                                            \
     }
 
-#define SMELT_INT_TYPES(X) X(i8, int8_t) X(u8, uint8_t) X(i16, int16_t) X(u16, uint16_t) \
+#define SMELT_INT_TYPES(X) X(i8, int8_t) X(u8, uint8_t) X(i16, int16_t) X(u16, uint16_t)       \
     X(i32, int32_t) X(u32, uint32_t) X(i64, int64_t) X(u64, uint64_t)
 #define SMELT_SIGNED_TYPES(X) X(i8, int8_t, 8) X(i16, int16_t, 16) X(i32, int32_t, 32) X(i64, int64_t, 64)
 #define SMELT_UNSIGNED_TYPES(X) X(u8, uint8_t, 8) X(u16, uint16_t, 16) X(u32, uint32_t, 32) X(u64, uint64_t, 64)
 
 /* Integer kernels. C division truncates toward zero, as ONNX (and onnxruntime) do. */
-#define SMELT_INT_ARITH(S, T)                                                             \
-    SMELT_BINARY(smelt_add_##S, T, T, T, x0 + x1)                                        \
-    SMELT_BINARY(smelt_sub_##S, T, T, T, x0 - x1)                                        \
-    SMELT_BINARY(smelt_mul_##S, T, T, T, x0 * x1)                                        \
-    SMELT_BINARY(smelt_div_##S, T, T, T, x0 / x1)                                        \
-    SMELT_BINARY(smelt_max_##S, T, T, T, x0 > x1 ? x0 : x1)                              \
-    SMELT_BINARY(smelt_min_##S, T, T, T, x0 < x1 ? x0 : x1)                              \
-    SMELT_BINARY(smelt_fmod_##S, T, T, T, x0 % x1)                                       \
-    SMELT_BINARY(smelt_bitand_##S, T, T, T, x0 & x1)                                     \
-    SMELT_BINARY(smelt_bitor_##S, T, T, T, x0 | x1)                                      \
+#define SMELT_INT_ARITH(S, T)                                                                  \
+    SMELT_BINARY(smelt_add_##S, T, T, T, x0 + x1)                                              \
+    SMELT_BINARY(smelt_sub_##S, T, T, T, x0 - x1)                                              \
+    SMELT_BINARY(smelt_mul_##S, T, T, T, x0 * x1)                                              \
+    SMELT_BINARY(smelt_div_##S, T, T, T, x0 / x1)                                              \
+    SMELT_BINARY(smelt_max_##S, T, T, T, x0 > x1 ? x0 : x1)                                    \
+    SMELT_BINARY(smelt_min_##S, T, T, T, x0 < x1 ? x0 : x1)                                    \
+    SMELT_BINARY(smelt_fmod_##S, T, T, T, x0 % x1)                                             \
+    SMELT_BINARY(smelt_bitand_##S, T, T, T, x0 & x1)                                           \
+    SMELT_BINARY(smelt_bitor_##S, T, T, T, x0 | x1)                                            \
     SMELT_BINARY(smelt_bitxor_##S, T, T, T, x0 ^ x1)
 SMELT_INT_TYPES(SMELT_INT_ARITH)
 
 /* Mod with fmod=0 takes the sign of the divisor (Python's %). Shifts by a negative amount or
  * by the width or more give 0 (right shift of a negative value: -1); right shifts of negative
  * values are arithmetic, computed on ~x to stay portable; left shifts wrap. */
-#define SMELT_SIGNED_OPS(S, T, W)                                                          \
-    SMELT_BINARY(smelt_mod_##S, T, T, T,                                                  \
-                 x0 % x1 != 0 && (x0 % x1 < 0) != (x1 < 0) ? x0 % x1 + x1 : x0 % x1)      \
-    SMELT_BINARY(smelt_shl_##S, T, T, T,                                                  \
-                 x1 < 0 || x1 >= W ? 0 : (uint64_t)x0 << x1)                              \
-    SMELT_BINARY(smelt_shr_##S, T, T, T,                                                  \
+#define SMELT_SIGNED_OPS(S, T, W)                                                              \
+    SMELT_BINARY(smelt_mod_##S, T, T, T,                                                       \
+                 x0 % x1 != 0 && (x0 % x1 < 0) != (x1 < 0) ? x0 % x1 + x1 : x0 % x1)           \
+    SMELT_BINARY(smelt_shl_##S, T, T, T,                                                       \
+                 x1 < 0 || x1 >= W ? 0 : (uint64_t)x0 << x1)                                   \
+    SMELT_BINARY(smelt_shr_##S, T, T, T,                                                       \
                  x1 < 0 || x1 >= W ? (x0 < 0 ? -1 : 0) : (x0 < 0 ? ~(~x0 >> x1) : x0 >> x1))
 SMELT_SIGNED_TYPES(SMELT_SIGNED_OPS)
 
-#define SMELT_UNSIGNED_OPS(S, T, W)                                                        \
-    SMELT_BINARY(smelt_shl_##S, T, T, T, x1 >= W ? 0 : (uint64_t)x0 << x1)                \
+#define SMELT_UNSIGNED_OPS(S, T, W)                                                            \
+    SMELT_BINARY(smelt_shl_##S, T, T, T, x1 >= W ? 0 : (uint64_t)x0 << x1)                     \
     SMELT_BINARY(smelt_shr_##S, T, T, T, x1 >= W ? 0 : x0 >> x1)
 SMELT_UNSIGNED_TYPES(SMELT_UNSIGNED_OPS)
 
@@ -123,11 +123,11 @@ static inline void smelt_act_row_f32(float *y, long n, const smelt_act *act)
     for (i = 0; i < n; ++i) y[i] = smelt_act_f32(y[i], act);
 }
 
-#define SMELT_BINARY_ACT(NAME, EXPR)                                                      \
-    SMELT_KERNEL void NAME(const float *a, const float *b, float *y, const smelt_bcast *p, \
-                           const smelt_act *act)                                         \
-    {                                                                                    \
-        SMELT_BCAST_ROWS(float, float, float, EXPR, smelt_act_row_f32(y, n, act))        \
+#define SMELT_BINARY_ACT(NAME, EXPR)                                                           \
+    SMELT_KERNEL void NAME(const float *a, const float *b, float *y, const smelt_bcast *p,     \
+                           const smelt_act *act)                                               \
+    {                                                                                          \
+        SMELT_BCAST_ROWS(float, float, float, EXPR, smelt_act_row_f32(y, n, act))              \
     }
 
 SMELT_BINARY_ACT(smelt_add_f32, x0 + x1)
@@ -138,24 +138,24 @@ SMELT_BINARY(smelt_sub_f64, double, double, double, x0 - x1)
 SMELT_BINARY(smelt_mul_f64, double, double, double, x0 * x1)
 
 /* Python's % on floats: fmod, moved to the divisor's sign; a zero takes the divisor's sign. */
-#define SMELT_PYMOD(S, T, F)                                                               \
-    static inline T smelt_pymod_##S(T a, T b)                                            \
-    {                                                                                    \
-        T r = fmod##F(a, b);                                                             \
-        if (r == 0)                                                                      \
-            return copysign##F(0, b);                                                    \
-        return (r < 0) != (b < 0) ? r + b : r;                                           \
+#define SMELT_PYMOD(S, T, F)                                                                   \
+    static inline T smelt_pymod_##S(T a, T b)                                                  \
+    {                                                                                          \
+        T r = fmod##F(a, b);                                                                   \
+        if (r == 0)                                                                            \
+            return copysign##F(0, b);                                                          \
+        return (r < 0) != (b < 0) ? r + b : r;                                                 \
     }
 SMELT_PYMOD(f32, float, f)
 SMELT_PYMOD(f64, double, )
 
 /* Max/Min propagate NaN, as numpy and onnxruntime do. */
-#define SMELT_FLOAT_ARITH(S, T, F)                                                         \
-    SMELT_BINARY(smelt_div_##S, T, T, T, x0 / x1)                                         \
-    SMELT_BINARY(smelt_max_##S, T, T, T, x0 > x1 || x0 != x0 ? x0 : x1)                   \
-    SMELT_BINARY(smelt_min_##S, T, T, T, x0 < x1 || x0 != x0 ? x0 : x1)                   \
-    SMELT_BINARY(smelt_fmod_##S, T, T, T, fmod##F(x0, x1))                                \
-    SMELT_BINARY(smelt_mod_##S, T, T, T, smelt_pymod_##S(x0, x1))                             \
+#define SMELT_FLOAT_ARITH(S, T, F)                                                             \
+    SMELT_BINARY(smelt_div_##S, T, T, T, x0 / x1)                                              \
+    SMELT_BINARY(smelt_max_##S, T, T, T, x0 > x1 || x0 != x0 ? x0 : x1)                        \
+    SMELT_BINARY(smelt_min_##S, T, T, T, x0 < x1 || x0 != x0 ? x0 : x1)                        \
+    SMELT_BINARY(smelt_fmod_##S, T, T, T, fmod##F(x0, x1))                                     \
+    SMELT_BINARY(smelt_mod_##S, T, T, T, smelt_pymod_##S(x0, x1))                              \
     SMELT_BINARY(smelt_prelu_##S, T, T, T, x0 < 0 ? x0 * x1 : x0)
 SMELT_FLOAT_ARITH(f32, float, f)
 SMELT_FLOAT_ARITH(f64, double, )

@@ -98,10 +98,14 @@ class Binary(Op):
     def func(self, node, g) -> str:
         return f"smelt_{self.cname}_{suffix(g[node.inputs[0]].dtype)}"
 
+    def extra(self, node, g, ctx) -> list[str]:
+        """Kernel arguments after the broadcast params."""
+        return []
+
     def emit(self, node, g, ctx):
         y = node.outputs[0]
         bcast_call(ctx, self.func(node, g), [(ctx.ptr(i), g[i].shape) for i in node.inputs],
-                   (ctx.ptr(y), g[y].shape))
+                   (ctx.ptr(y), g[y].shape), *self.extra(node, g, ctx))
 
 
 def _ex(*inputs, opset=17, **attrs):
@@ -132,11 +136,8 @@ class Arith(Binary):
         y = super().reference(node, g, xs)[0]
         return [activation.apply(y, node.attrs.get("act")) if y.dtype == np.float32 else y]
 
-    def emit(self, node, g, ctx):
-        y = node.outputs[0]
-        extra = act_arg(ctx, g[y].dtype, node.attrs.get("act"))
-        bcast_call(ctx, self.func(node, g), [(ctx.ptr(i), g[i].shape) for i in node.inputs],
-                   (ctx.ptr(y), g[y].shape), *extra)
+    def extra(self, node, g, ctx):
+        return act_arg(ctx, g[node.outputs[0]].dtype, node.attrs.get("act"))
 
 
 def act_arg(ctx, dtype: str, act) -> list[str]:
@@ -339,9 +340,6 @@ class Variadic(Binary):
     def fn(self, node, *xs):
         return functools.reduce(type(self).numpy_fn, xs)
 
-    def extra(self, ctx, dtype: str) -> list[str]:
-        return []
-
     def emit(self, node, g, ctx):
         y = node.outputs[0]
         ty, ins = g[y], list(node.inputs)
@@ -351,7 +349,7 @@ class Variadic(Binary):
             return
         # y may share memory with an input of its shape: that input must be consumed first.
         ins.sort(key=lambda t: ctx.ptr(t) != ctx.ptr(y))
-        func, extra, out = self.func(node, g), self.extra(ctx, ty.dtype), (ctx.ptr(y), ty.shape)
+        func, extra, out = self.func(node, g), self.extra(node, g, ctx), (ctx.ptr(y), ty.shape)
         bcast_call(ctx, func, [(ctx.ptr(i), g[i].shape) for i in ins[:2]], out, *extra)
         for t in ins[2:]:
             bcast_call(ctx, func, [out, (ctx.ptr(t), g[t].shape)], out, *extra)
@@ -370,8 +368,8 @@ def _variadic_examples(dtypes=("float32",)):
 class Sum(Variadic):
     cname, numpy_fn, dtypes = "add", np.add, FLOATS
 
-    def extra(self, ctx, dtype):
-        return act_arg(ctx, dtype, None)
+    def extra(self, node, g, ctx):
+        return act_arg(ctx, g[node.outputs[0]].dtype, None)
     examples = _variadic_examples(("float64",))
 
 

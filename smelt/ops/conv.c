@@ -1,17 +1,26 @@
-/* Convolution (NCHW, 1-3 spatial dims seen as D x H x W) and transposed convolution, float32.
+/* Convolution and transposed convolution, float32, ONNX layout (N, C, spatial...). One, two or
+ * three spatial dims are all seen as D x H x W (missing leading dims are 1).
  *
- * Conv keeps the activations in ONNX layout and the weights packed in blocks of SMELT_CONV_MB
- * output channels ([group][block][c/group][kd][kh][kw][MB], zero-padded): each kernel tap then
- * loads MB contiguous weights and broadcasts one input value per output column, so an
- * MB x SMELT_CONV_TW register tile does MB * TW multiply-adds per tap for any stride. Columns
- * whose window lies inside the input run in full tiles with no bounds checks; only the few
- * edge columns compute their valid tap range. The rows' valid tap range is hoisted per row. */
+ * smelt_conv_f32 reads its weights packed in blocks of SMELT_CONV_MB output channels,
+ * [group][block][kd][kh][kw][c/group][MB] (zero-padded past the group's last channel): a kernel tap
+ * then loads MB contiguous weights and broadcasts one input value per output column, so an
+ * MB x SMELT_CONV_TW register tile does MB * TW multiply-adds per load pair, for any stride.
+ * Columns whose window lies inside the input run as tiles with no bounds checks; only the few
+ * edge columns compute their valid taps. The valid row taps are found once per output row. */
 
 #ifdef SMELT_FLOAT
 
-#define SMELT_CONV_MB 8   /* output channels per weight block: must match ops/conv.py */
+#define SMELT_CONV_MB 8   /* output channels per weight block: ops/conv.py packs with it */
 #ifndef SMELT_CONV_TW
 #define SMELT_CONV_TW 4   /* output columns per register tile */
+#endif
+
+/* gcc -O2 keeps a tile's accumulators in registers only when its loops are unrolled; clang
+ * vectorizes the rolled loops better. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SMELT_CONV_UNROLL _Pragma("GCC unroll 8")
+#else
+#define SMELT_CONV_UNROLL
 #endif
 
 typedef struct {
@@ -25,80 +34,92 @@ typedef struct {
     smelt_act act;
 } smelt_conv_params;
 
-/* Taps [*lo, *hi) of a k-tap window starting at `start` with step `dil` that fall in [0, n). */
-SMELT_KERNEL void smelt_tap_range(long start, int k, int dil, long n, int *lo, int *hi)
+/* The taps [*lo, *hi) of a k-tap window at `start` with step `step` that land in [0, n). */
+SMELT_KERNEL void smelt_conv_taps(long start, long k, long step, long n, long *lo, long *hi)
 {
-    long a = start < 0 ? (-start + dil - 1) / dil : 0;
-    long b = n > start ? (n - start + dil - 1) / dil : 0;
-    if (a > k) a = k;
-    if (b > k) b = k;
-    *lo = (int)a;
-    *hi = (int)(b > a ? b : a);
+    long a = start < 0 ? (step - 1 - start) / step : 0;
+    long b = n > start ? (n - start + step - 1) / step : 0;
+    *lo = a < k ? a : k;
+    *hi = b < *lo ? *lo : (b < k ? b : k);
 }
 
-/* One tile: acc[j][o] += sum over the input channels, nkd x nkh row taps and all kw taps of
- * x[ic][kd][kh][j * sw + kw * dw] * w[o][ic][kd][kh][kw], counted from the first tap in range
- * (x + off, wb). Pointers are only formed for taps in range. */
-static void smelt_conv_tile_f32(const float *x, long off, const float *wb,
-                                const smelt_conv_params *p, int nkd, int nkh,
-                                float acc[SMELT_CONV_TW][SMELT_CONV_MB])
+static float smelt_conv_act_f32(float v, const smelt_act *act)
 {
-    const long hw = (long)p->h * p->w, dhw = hw * p->d, ktaps = (long)p->kd * p->kh * p->kw;
-    const int cg = p->c / p->group, sw = p->sw;
-    int ic, kd, kh, kw, j, o;
-    for (ic = 0; ic < cg; ++ic, off += dhw, wb += ktaps * SMELT_CONV_MB) {
-        for (kd = 0; kd < nkd; ++kd) {
-            for (kh = 0; kh < nkh; ++kh) {
-                const float *xr = x + (off + kd * p->dd * hw + (long)kh * p->dh * p->w);
-                const float *wr = wb + ((long)kd * p->kh + kh) * p->kw * SMELT_CONV_MB;
-                for (kw = 0; kw < p->kw; ++kw, xr += p->dw, wr += SMELT_CONV_MB) {
-                    for (j = 0; j < SMELT_CONV_TW; ++j) {
-                        const float xv = xr[j * sw];
-                        for (o = 0; o < SMELT_CONV_MB; ++o) acc[j][o] += xv * wr[o];
+    return act->kind == SMELT_ACT_NONE ? v
+         : act->kind == SMELT_ACT_RELU ? (v > 0.0f ? v : 0.0f) : smelt_act_f32(v, act);
+}
+
+/* y[i * ystep] += w * x[i * xstep] for i in [0, n): blocks of four, which gcc -O2 vectorizes
+ * (it leaves loops with a run-time trip count scalar) when both steps are 1. */
+static void smelt_conv_axpy_f32(float *restrict y, long ystep, const float *restrict x, long xstep,
+                                float w, long n)
+{
+    long i = 0;
+    int j;
+    for (; i + 4 <= n; i += 4)
+        SMELT_CONV_UNROLL for (j = 0; j < 4; ++j) y[(i + j) * ystep] += w * x[(i + j) * xstep];
+    for (; i < n; ++i) y[i * ystep] += w * x[i * xstep];
+}
+
+/* TW output columns: out[j][o] = b[o] + sum over the nkd x nkh row taps in range, all kw taps
+ * and the input channels of x[ic][kd][kh][j * sw + kw * dw] * w[o][ic][kd][kh][kw]. x + off is
+ * the first tap, wb its weights. */
+static void smelt_conv_tile_f32(const float *x, long off, const float *wb, const float *b,
+                                const smelt_conv_params *p, int nkd, int nkh,
+                                float out[SMELT_CONV_TW][SMELT_CONV_MB])
+{
+    const long hw = (long)p->h * p->w, dhw = hw * p->d, cg = p->c / p->group;
+    const long sw = p->sw, tap = cg * SMELT_CONV_MB;
+    float a[SMELT_CONV_TW][SMELT_CONV_MB];
+    long ic;
+    int kd, kh, kw, j, o;
+    SMELT_CONV_UNROLL for (j = 0; j < SMELT_CONV_TW; ++j)
+        SMELT_CONV_UNROLL for (o = 0; o < SMELT_CONV_MB; ++o) a[j][o] = b[o];
+    for (kd = 0; kd < nkd; ++kd) {
+        for (kh = 0; kh < nkh; ++kh) {
+            for (kw = 0; kw < p->kw; ++kw) {
+                const float *xr = x + (off + kd * p->dd * hw + (long)kh * p->dh * p->w + kw * p->dw);
+                const float *wr = wb + (((long)kd * p->kh + kh) * p->kw + kw) * tap;
+                for (ic = 0; ic < cg; ++ic, xr += dhw, wr += SMELT_CONV_MB) {
+                    SMELT_CONV_UNROLL for (j = 0; j < SMELT_CONV_TW; ++j) {
+                        const float v = xr[j * sw];
+                        SMELT_CONV_UNROLL for (o = 0; o < SMELT_CONV_MB; ++o) a[j][o] += v * wr[o];
                     }
                 }
             }
         }
     }
+    SMELT_CONV_UNROLL for (j = 0; j < SMELT_CONV_TW; ++j)
+        SMELT_CONV_UNROLL for (o = 0; o < SMELT_CONV_MB; ++o) out[j][o] = a[j][o];
 }
 
-/* One column with only nkw taps in range (an edge); x + off and wb are its first tap. */
-static void smelt_conv_column_f32(const float *x, long off, const float *wb,
+/* One edge column with only nkw kw taps in range; x + off is its first tap, wb its weights. */
+static void smelt_conv_column_f32(const float *x, long off, const float *wb, const float *b,
                                   const smelt_conv_params *p, int nkd, int nkh, int nkw,
-                                  float acc[SMELT_CONV_MB])
+                                  float out[SMELT_CONV_MB])
 {
-    const long hw = (long)p->h * p->w, dhw = hw * p->d, ktaps = (long)p->kd * p->kh * p->kw;
-    const int cg = p->c / p->group;
-    int ic, kd, kh, kw, o;
-    for (ic = 0; ic < cg; ++ic, off += dhw, wb += ktaps * SMELT_CONV_MB) {
-        for (kd = 0; kd < nkd; ++kd) {
-            for (kh = 0; kh < nkh; ++kh) {
-                const float *xr = x + (off + kd * p->dd * hw + (long)kh * p->dh * p->w);
-                const float *wr = wb + ((long)kd * p->kh + kh) * p->kw * SMELT_CONV_MB;
-                for (kw = 0; kw < nkw; ++kw, xr += p->dw, wr += SMELT_CONV_MB) {
-                    const float xv = *xr;
-                    for (o = 0; o < SMELT_CONV_MB; ++o) acc[o] += xv * wr[o];
+    const long hw = (long)p->h * p->w, dhw = hw * p->d, cg = p->c / p->group;
+    const long tap = cg * SMELT_CONV_MB;
+    float a[SMELT_CONV_MB];
+    long ic;
+    int kd, kh, kw, o;
+    SMELT_CONV_UNROLL for (o = 0; o < SMELT_CONV_MB; ++o) a[o] = b[o];
+    for (kd = 0; kd < nkd; ++kd) {
+        for (kh = 0; kh < nkh; ++kh) {
+            for (kw = 0; kw < nkw; ++kw) {
+                const float *xr = x + (off + kd * p->dd * hw + (long)kh * p->dh * p->w + kw * p->dw);
+                const float *wr = wb + (((long)kd * p->kh + kh) * p->kw + kw) * tap;
+                for (ic = 0; ic < cg; ++ic, xr += dhw, wr += SMELT_CONV_MB) {
+                    const float v = *xr;
+                    SMELT_CONV_UNROLL for (o = 0; o < SMELT_CONV_MB; ++o) a[o] += v * wr[o];
                 }
             }
         }
     }
+    SMELT_CONV_UNROLL for (o = 0; o < SMELT_CONV_MB; ++o) out[o] = a[o];
 }
 
-/* y[o * ostride + j] = act(acc[j][o]) for the nb real channels of the block. */
-static void smelt_conv_store_f32(float *y, long ostride, const float *acc, int ncols, int nb,
-                                 const smelt_act *act)
-{
-    int j, o;
-    for (o = 0; o < nb; ++o, y += ostride) {
-        for (j = 0; j < ncols; ++j) {
-            const float v = acc[j * SMELT_CONV_MB + o];
-            y[j] = act->kind == SMELT_ACT_NONE ? v
-                 : act->kind == SMELT_ACT_RELU ? (v > 0.0f ? v : 0.0f) : smelt_act_f32(v, act);
-        }
-    }
-}
-
-/* y = act(conv(x, w) + bias); w packed (see the top of the file), bias may be NULL. */
+/* y = act(conv(x, w) + bias), w packed (see the top of this file), bias may be NULL. */
 SMELT_KERNEL void smelt_conv_f32(const float *x, const float *w, const float *bias, float *y,
                                  const smelt_conv_params *p)
 {
@@ -106,14 +127,10 @@ SMELT_KERNEL void smelt_conv_f32(const float *x, const float *w, const float *bi
     const long odhw = ohw * p->od, ktaps = (long)p->kd * p->kh * p->kw;
     const int cg = p->c / p->group, mg = p->m / p->group;
     const int nblk = (mg + SMELT_CONV_MB - 1) / SMELT_CONV_MB;
-    /* Columns [ow_in, ow_out) read only inside the input: tiles, no bounds. */
-    const long reach = (long)p->w - 1 + p->pw - (long)(p->kw - 1) * p->dw;
-    long ow_in = (p->pw + p->sw - 1) / p->sw;
-    long ow_out = reach < 0 ? 0 : reach / p->sw + 1;
-    int n, g, blk, od, oh, o, kd0, kd1, kh0, kh1, kw0, kw1;
-    long ow, ow_tiles;
-    if (ow_out > p->ow) ow_out = p->ow;
-    if (ow_in > ow_out) ow_in = ow_out;
+    /* Columns [ow_in, ow_out) have all kw taps inside the input; tiles cover [ow_in, ow_tiles). */
+    long ow_in, ow_out, ow_tiles;
+    int n, g, blk;
+    smelt_conv_taps(-(long)p->pw, p->ow, p->sw, p->w - (long)(p->kw - 1) * p->dw, &ow_in, &ow_out);
     ow_tiles = ow_in + (ow_out - ow_in) / SMELT_CONV_TW * SMELT_CONV_TW;
     for (n = 0; n < p->batch; ++n) {
         for (g = 0; g < p->group; ++g) {
@@ -122,36 +139,43 @@ SMELT_KERNEL void smelt_conv_f32(const float *x, const float *w, const float *bi
                 const int oc = g * mg + blk * SMELT_CONV_MB;
                 const int nb = mg - blk * SMELT_CONV_MB < SMELT_CONV_MB ? mg - blk * SMELT_CONV_MB
                                                                         : SMELT_CONV_MB;
-                const float *wb = w + ((long)g * nblk + blk) * cg * ktaps * SMELT_CONV_MB;
+                const float *wb = w + ((long)g * nblk + blk) * ktaps * cg * SMELT_CONV_MB;
                 float *yb = y + ((long)n * p->m + oc) * odhw;
                 float b[SMELT_CONV_MB];
+                int o, od, oh;
                 for (o = 0; o < SMELT_CONV_MB; ++o) b[o] = bias && o < nb ? bias[oc + o] : 0.0f;
                 for (od = 0; od < p->od; ++od) {
                     const long id = (long)od * p->sd - p->pd;
-                    smelt_tap_range(id, p->kd, p->dd, p->d, &kd0, &kd1);
+                    long kd0, kd1;
+                    smelt_conv_taps(id, p->kd, p->dd, p->d, &kd0, &kd1);
                     for (oh = 0; oh < p->oh; ++oh) {
                         const long ih = (long)oh * p->sh - p->ph;
-                        float *yrow = yb + (long)od * ohw + (long)oh * p->ow;
-                        long xrow;   /* offset in xg of the first (kd, kh) tap in range */
+                        /* offset in xg of the first row tap in range, and its weights */
+                        long kh0, kh1, row, ow;
                         const float *wrow;
-                        smelt_tap_range(ih, p->kh, p->dh, p->h, &kh0, &kh1);
-                        xrow = (id + (long)kd0 * p->dd) * hw + (ih + (long)kh0 * p->dh) * p->w;
-                        wrow = wb + ((long)kd0 * p->kh + kh0) * p->kw * SMELT_CONV_MB;
+                        float *yrow = yb + (long)od * ohw + (long)oh * p->ow;
+                        smelt_conv_taps(ih, p->kh, p->dh, p->h, &kh0, &kh1);
+                        row = (id + kd0 * p->dd) * hw + (ih + kh0 * p->dh) * p->w;
+                        wrow = wb + (kd0 * p->kh + kh0) * p->kw * cg * SMELT_CONV_MB;
                         for (ow = 0; ow < p->ow; ) {
                             float acc[SMELT_CONV_TW][SMELT_CONV_MB];
                             const long iw = ow * p->sw - p->pw;
-                            int j, ncols = ow >= ow_in && ow < ow_tiles ? SMELT_CONV_TW : 1;
-                            for (j = 0; j < ncols; ++j)
-                                for (o = 0; o < SMELT_CONV_MB; ++o) acc[j][o] = b[o];
-                            if (ncols == SMELT_CONV_TW) {
-                                smelt_conv_tile_f32(xg, xrow + iw, wrow, p, kd1 - kd0, kh1 - kh0, acc);
+                            int j, ncols = SMELT_CONV_TW;
+                            if (ow >= ow_in && ow < ow_tiles) {
+                                smelt_conv_tile_f32(xg, row + iw, wrow, b, p, (int)(kd1 - kd0),
+                                                    (int)(kh1 - kh0), acc);
                             } else {
-                                smelt_tap_range(iw, p->kw, p->dw, p->w, &kw0, &kw1);
-                                smelt_conv_column_f32(xg, xrow + iw + (long)kw0 * p->dw,
-                                                      wrow + (long)kw0 * SMELT_CONV_MB, p,
-                                                      kd1 - kd0, kh1 - kh0, kw1 - kw0, acc[0]);
+                                long kw0, kw1;
+                                smelt_conv_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
+                                smelt_conv_column_f32(xg, row + iw + kw0 * p->dw,
+                                                      wrow + kw0 * cg * SMELT_CONV_MB, b, p,
+                                                      (int)(kd1 - kd0), (int)(kh1 - kh0),
+                                                      (int)(kw1 - kw0), acc[0]);
+                                ncols = 1;
                             }
-                            smelt_conv_store_f32(yrow + ow, odhw, acc[0], ncols, nb, &p->act);
+                            for (o = 0; o < nb; ++o)
+                                for (j = 0; j < ncols; ++j)
+                                    yrow[o * odhw + ow + j] = smelt_conv_act_f32(acc[j][o], &p->act);
                             ow += ncols;
                         }
                     }
@@ -161,20 +185,118 @@ SMELT_KERNEL void smelt_conv_f32(const float *x, const float *w, const float *bi
     }
 }
 
-/* Reorder ONNX weights [m][c/group][kd][kh][kw] into the packed layout (runtime weights). */
+/* ONNX weights [m][c/group][kd][kh][kw] -> the packed layout, for weights known at run time. */
 SMELT_KERNEL void smelt_conv_pack_f32(const float *w, float *packed, const smelt_conv_params *p)
 {
-    const long ktaps = (long)p->kd * p->kh * p->kw, cgk = (long)(p->c / p->group) * ktaps;
+    const long ktaps = (long)p->kd * p->kh * p->kw, cg = p->c / p->group;
     const int mg = p->m / p->group, nblk = (mg + SMELT_CONV_MB - 1) / SMELT_CONV_MB;
+    long k, ic;
     int g, blk, o;
-    long i;
     for (g = 0; g < p->group; ++g) {
-        for (blk = 0; blk < nblk; ++blk, packed += cgk * SMELT_CONV_MB) {
-            for (o = 0; o < SMELT_CONV_MB; ++o) {
-                const int oc = blk * SMELT_CONV_MB + o;
-                const float *src = w + ((long)g * mg + oc) * cgk;
-                for (i = 0; i < cgk; ++i) packed[i * SMELT_CONV_MB + o] = oc < mg ? src[i] : 0.0f;
+        for (blk = 0; blk < nblk; ++blk) {
+            for (k = 0; k < ktaps; ++k) {
+                for (ic = 0; ic < cg; ++ic, packed += SMELT_CONV_MB) {
+                    for (o = 0; o < SMELT_CONV_MB; ++o) {
+                        const long oc = (long)blk * SMELT_CONV_MB + o;
+                        packed[o] = oc < mg ? w[(((long)g * mg + oc) * cg + ic) * ktaps + k] : 0.0f;
+                    }
+                }
             }
+        }
+    }
+}
+
+/* Depthwise conv (one input channel per group), weights in ONNX layout [m][1][kd][kh][kw]:
+ * each kernel tap adds its weight times the input to the output rows and columns where that tap
+ * is in range (found once per tap), one contiguous row at a time. */
+SMELT_KERNEL void smelt_conv_dw_f32(const float *x, const float *w, const float *bias, float *y,
+                                    const smelt_conv_params *p)
+{
+    const long hw = (long)p->h * p->w, dhw = hw * p->d, ohw = (long)p->oh * p->ow;
+    const long odhw = ohw * p->od, ktaps = (long)p->kd * p->kh * p->kw, sw = p->sw;
+    const int mg = p->m / p->group;
+    int n, oc;
+    for (n = 0; n < p->batch; ++n) {
+        for (oc = 0; oc < p->m; ++oc) {
+            const float *xc = x + ((long)n * p->c + oc / mg) * dhw;
+            const float *wc = w + oc * ktaps;
+            float *yc = y + ((long)n * p->m + oc) * odhw;
+            long i, kd, kh, kw, od, oh, od0, od1, oh0, oh1, ow0, ow1;
+            for (i = 0; i < odhw; ++i) yc[i] = bias ? bias[oc] : 0.0f;
+            for (kd = 0; kd < p->kd; ++kd) {
+                const long td = kd * p->dd - p->pd;   /* input index of output 0 at this tap */
+                smelt_conv_taps(td, p->od, p->sd, p->d, &od0, &od1);
+                for (kh = 0; kh < p->kh; ++kh) {
+                    const long th = kh * p->dh - p->ph;
+                    smelt_conv_taps(th, p->oh, p->sh, p->h, &oh0, &oh1);
+                    for (kw = 0; kw < p->kw; ++kw) {
+                        const long tw = kw * p->dw - p->pw;
+                        const float wv = wc[(kd * p->kh + kh) * p->kw + kw];
+                        smelt_conv_taps(tw, p->ow, sw, p->w, &ow0, &ow1);
+                        if (ow1 == ow0) continue;
+                        for (od = od0; od < od1; ++od)
+                            for (oh = oh0; oh < oh1; ++oh)
+                                smelt_conv_axpy_f32(yc + od * ohw + oh * p->ow + ow0, 1,
+                                                    xc + (od * p->sd + td) * hw + (oh * p->sh + th) * p->w
+                                                       + ow0 * sw + tw, sw, wv, ow1 - ow0);
+                    }
+                }
+            }
+            if (p->act.kind != SMELT_ACT_NONE)
+                for (i = 0; i < odhw; ++i) yc[i] = smelt_conv_act_f32(yc[i], &p->act);
+        }
+    }
+}
+
+/* Transposed conv: x [n][c][d][h][w] -> y [n][m][od][oh][ow], w in ONNX layout
+ * [c][m/group][kd][kh][kw]. Each input row is scattered, one tap at a time, over the output row
+ * of that tap; the input columns whose target is in range are found per tap, not per column.
+ * Here p->pd, ph, pw are the pads cropped from the full output. */
+SMELT_KERNEL void smelt_conv_transpose_f32(const float *x, const float *w, const float *bias,
+                                           float *y, const smelt_conv_params *p)
+{
+    const long hw = (long)p->h * p->w, dhw = hw * p->d, ohw = (long)p->oh * p->ow;
+    const long odhw = ohw * p->od, ktaps = (long)p->kd * p->kh * p->kw, sw = p->sw;
+    const int cg = p->c / p->group, mg = p->m / p->group;
+    int n, oc, ic;
+    for (n = 0; n < p->batch; ++n) {
+        for (oc = 0; oc < p->m; ++oc) {
+            const int g = oc / mg;
+            float *yc = y + ((long)n * p->m + oc) * odhw;
+            const float b = bias ? bias[oc] : 0.0f;
+            long i;
+            for (i = 0; i < odhw; ++i) yc[i] = b;
+            for (ic = g * cg; ic < (g + 1) * cg; ++ic) {
+                const float *xc = x + ((long)n * p->c + ic) * dhw;
+                const float *wc = w + ((long)ic * mg + oc - (long)g * mg) * ktaps;
+                long kd, kh, kw;
+                for (kd = 0; kd < p->kd; ++kd) {
+                    const long td = kd * p->dd - p->pd;
+                    long id, id0, id1;
+                    smelt_conv_taps(td, p->d, p->sd, p->od, &id0, &id1);
+                    for (kh = 0; kh < p->kh; ++kh) {
+                        const long th = kh * p->dh - p->ph;
+                        long ih, ih0, ih1;
+                        smelt_conv_taps(th, p->h, p->sh, p->oh, &ih0, &ih1);
+                        for (kw = 0; kw < p->kw; ++kw) {
+                            const long tw = kw * p->dw - p->pw;
+                            const float wv = wc[(kd * p->kh + kh) * p->kw + kw];
+                            long iw0, iw1;
+                            smelt_conv_taps(tw, p->w, sw, p->ow, &iw0, &iw1);
+                            for (id = id0; id < id1; ++id) {
+                                for (ih = ih0; ih < ih1; ++ih) {
+                                    const float *xr = xc + id * hw + ih * p->w;
+                                    const long yo = (id * p->sd + td) * ohw + (ih * p->sh + th) * p->ow;
+                                    if (iw1 > iw0)
+                                        smelt_conv_axpy_f32(yc + yo + iw0 * sw + tw, sw, xr + iw0, 1, wv, iw1 - iw0);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if (p->act.kind != SMELT_ACT_NONE)
+                for (i = 0; i < odhw; ++i) yc[i] = smelt_conv_act_f32(yc[i], &p->act);
         }
     }
 }

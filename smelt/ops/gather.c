@@ -1,7 +1,7 @@
 /* Index-mapped copy, for any element size: Gather, Slice, Pad, Expand, Tile, Transpose and
  * nearest Resize are all out[i0, ..., ik] = src[off0(i0) + ... + offk(ik)] (byte offsets).
  * A dimension's offsets are affine (i * step) or read from a table, where -1 means "the fill
- * value" (Pad). The last dimension is copied a row at a time, with memcpy where it is contiguous. */
+ * value" (Pad). The last dimension is copied a row at a time, with memcpy where contiguous. */
 
 typedef struct {
     int rank;                               /* 1..SMELT_MAX_RANK */
@@ -91,7 +91,8 @@ SMELT_KERNEL void smelt_gather(void *dst, const void *src, const smelt_gather_pa
         } else {
             const uint8_t *row = s + off[last];
             smelt_copy_table(d, row, tab, p->lo, p->fill, e);
-            if (p->hi > p->lo) memcpy(d + p->lo * e, row + tab[p->lo], (size_t)((p->hi - p->lo) * e));
+            if (p->hi > p->lo)
+                memcpy(d + p->lo * e, row + tab[p->lo], (size_t)((p->hi - p->lo) * e));
             smelt_copy_table(d + p->hi * e, row, tab + p->hi, n - p->hi, p->fill, e);
         }
         d += n * e;

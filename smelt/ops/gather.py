@@ -9,6 +9,7 @@ from ..ir import C_TYPES
 from ..registry import Example, Op, Rand, register
 
 INT32_MAX = 2**31 - 1
+MAX_RANK = 8   # SMELT_MAX_RANK in smelt_common.h
 
 
 def strides(shape) -> list[int]:
@@ -38,8 +39,8 @@ def emit_gather(op: Op, node, g, ctx, dims, base: int = 0, fill=None) -> None:
     if len(dims) == 1 and not isinstance(dims[0][1], np.ndarray) and dims[0][1] == 1:
         ctx.copy(ctx.ptr(y), f"{ctx.ptr(x)} + {base}" if base else ctx.ptr(x), g[y].nbytes)
         return
-    if len(dims) > 8:
-        raise op.unsupported(node, f"copy needs {len(dims)} dimensions (at most 8)")
+    if len(dims) > MAX_RANK:
+        raise op.unsupported(node, f"copy needs {len(dims)} dimensions (at most {MAX_RANK})")
     e = g[x].itemsize
     if g[x].nbytes > INT32_MAX:
         raise op.unsupported(node, "input larger than 2 GiB")

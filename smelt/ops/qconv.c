@@ -11,6 +11,9 @@ typedef struct {
     int32_t input_offset, output_offset, act_min, act_max;
     const int32_t *multiplier, *shift;   /* per output channel (wide: 16-bit multiplier, total shift) */
     int wide;                            /* 16x8 with a 64-bit accumulator */
+    /* Per output channel: the bias plus input_offset times the sum of all its weights. Where the
+     * whole window lies inside the image, acc = bias_full + sum(w * x) saves the offset adds. */
+    const int32_t *bias_full;
 } smelt_qconv_params;
 
 /* The taps k in [start, end) with 0 <= origin + dil * k < size. */
@@ -45,17 +48,20 @@ SMELT_KERNEL void NAME(const T *x, const int8_t *w, const BIAS *bias, T *y, cons
                 const int ix0 = ox * p->stride_w - p->pad_left;                                     \
                 T *yp = y + (((long)b * p->out_h + oy) * p->out_w + ox) * p->out_c;                 \
                 smelt_qconv_taps(ix0, p->dil_w, p->k_w, W, &kx0, &kx1);                             \
+                const int full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w && p->bias_full;   \
                 for (oc = 0; oc < p->out_c; ++oc) {                                                 \
                     const int8_t *wo = w + oc * w_stride;                                           \
                     const long group_c = (long)(oc / per_group) * WC;                               \
-                    ACC acc = bias[oc];                                                             \
+                    const int32_t offset = full ? 0 : p->input_offset;                              \
+                    ACC acc = full ? p->bias_full[oc] : bias[oc];                                   \
                     for (ky = ky0; ky < ky1; ++ky) {                                                \
                         const long row = ((long)b * H + iy0 + p->dil_h * ky) * W;                   \
                         for (kx = kx0; kx < kx1; ++kx) {                                            \
                             const T *xp = x + (row + ix0 + p->dil_w * kx) * C + group_c;            \
                             const int8_t *wp = wo + ((long)ky * p->k_w + kx) * WC;                  \
-                            for (ic = 0; ic < WC; ++ic)                                             \
-                                acc += (int32_t)wp[ic] * (xp[ic] + p->input_offset);                \
+                            int32_t dot = 0;                                                        \
+                            for (ic = 0; ic < WC; ++ic) dot += (int32_t)wp[ic] * (xp[ic] + offset); \
+                            acc += dot;                                                             \
                         }                                                                           \
                     }                                                                               \
                     yp[oc] = (T)smelt_qconv_out(acc, oc, p);                                        \
@@ -81,16 +87,18 @@ SMELT_KERNEL void NAME(const T *x, const int8_t *w, const BIAS *bias, T *y, cons
                 const int ix0 = ox * p->stride_w - p->pad_left;                                     \
                 T *yp = y + (((long)b * p->out_h + oy) * p->out_w + ox) * OC;                       \
                 smelt_qconv_taps(ix0, p->dil_w, p->k_w, W, &kx0, &kx1);                             \
+                const int full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w && p->bias_full;   \
+                const int32_t offset = full ? 0 : p->input_offset;                                  \
                 for (ic = 0; ic < C; ++ic) {                                                        \
                     for (m = 0; m < M; ++m) {                                                       \
                         const int oc = ic * M + m;                                                  \
-                        ACC acc = bias[oc];                                                         \
+                        ACC acc = full ? p->bias_full[oc] : bias[oc];                               \
                         for (ky = ky0; ky < ky1; ++ky) {                                            \
                             const long row = ((long)b * H + iy0 + p->dil_h * ky) * W;               \
                             for (kx = kx0; kx < kx1; ++kx) {                                        \
                                 const T xv = x[(row + ix0 + p->dil_w * kx) * C + ic];               \
                                 const int8_t wv = w[((long)ky * p->k_w + kx) * OC + oc];            \
-                                acc += (int32_t)wv * (xv + p->input_offset);                        \
+                                acc += (int32_t)wv * (xv + offset);                                 \
                             }                                                                       \
                         }                                                                           \
                         yp[oc] = (T)smelt_qconv_out(acc, oc, p);                                    \

@@ -119,12 +119,24 @@ class _QConvBase(QOp):
             "stride_h": sh, "stride_w": sw, "dil_h": dh, "dil_w": dw,
             "pad_top": node.attrs["pads"][0], "pad_left": node.attrs["pads"][1],
             "input_offset": p["in_off"], "output_offset": p["out_off"], "act_min": lo, "act_max": hi,
-            "multiplier": ctx.array("int32_t", m), "shift": ctx.array("int32_t", s), "wide": int(p["wide"])})
+            "multiplier": ctx.array("int32_t", m), "shift": ctx.array("int32_t", s), "wide": int(p["wide"]),
+            "bias_full": self.bias_full(node, g, p, ctx)})
         int8 = x.dtype == "int8"
         bias = ctx.array("int32_t" if int8 else "int64_t", p["bias"])
         kind = "depthwise" if self.depthwise else "conv2d"
         ctx.call(f"smelt_q{kind}_{'i8' if int8 else 'i16'}", ctx.ptr(node.inputs[0]), ctx.ptr(node.inputs[1]),
                  bias, ctx.ptr(node.outputs[0]), params)
+
+    def bias_full(self, node, g, p, ctx) -> str:
+        """bias + input_offset * (sum of each output channel's weights), for int8 with constant
+        weights: the kernel's offset-free path for windows inside the image (int32 arithmetic,
+        so wrap-around included, it equals summing w * (x + offset))."""
+        w = g[node.inputs[1]]
+        if w.data is None or not p["in_off"]:
+            return "NULL"
+        wq = w.data.astype(np.int64)
+        sums = wq.sum(axis=(0, 1, 2)) if self.depthwise else wq.sum(axis=(1, 2, 3))
+        return ctx.array("int32_t", quant.wrap32(p["bias"] + p["in_off"] * sums))
 
     def macs(self, node, g):
         w = g[node.inputs[1]]

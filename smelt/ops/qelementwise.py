@@ -54,12 +54,10 @@ class _QBinary(QOp):
             p["out"] = quant.quantize_multiplier(float(np.float64(sa) * np.float64(sb) / np.float64(sy)))
             return p
         left_shift = 15 if y.dtype == "int16" else 20
-        if self.name == "QAdd":   # TFLM's ADD prepares in double ...
-            twice = 2 * max(float(sa), float(sb))
-            reals = (float(sa) / twice, float(sb) / twice, twice / ((1 << left_shift) * float(sy)))
-        else:                     # ... and SUB in float32.
-            twice = np.float32(2) * max(sa, sb)
-            reals = (float(sa / twice), float(sb / twice), float(twice / (np.float32(1 << left_shift) * sy)))
+        # In double, as the TFLM this is tested against does for both ADD and SUB (some TFLM
+        # versions form SUB's ratios in float32).
+        twice = 2 * max(float(sa), float(sb))
+        reals = (float(sa) / twice, float(sb) / twice, twice / ((1 << left_shift) * float(sy)))
         p["left_shift"] = left_shift
         p["a"], p["b"], p["out"] = (quant.quantize_multiplier(r) for r in reals)
         return p

@@ -81,7 +81,7 @@ class QFullyConnected(QOp):
     def emit(self, node, g, ctx):
         self.use_kernels(ctx)
         p = self.prepare(node, g)
-        x, w, y = g[node.inputs[0]], g[node.inputs[1]], g[node.outputs[0]]
+        x, w = g[node.inputs[0]], g[node.inputs[1]]
         m, s = (wide_multipliers(p["multiplier"], p["shift"]) if p["wide"]
                 else (p["multiplier"], p["shift"]))
         lo, hi = p["act"]

@@ -42,3 +42,48 @@ SMELT_KERNEL void NAME(const int8_t *x, T *y, const smelt_qsoftmax_params *p)   
 
 SMELT_QSOFTMAX(smelt_qsoftmax_i8_i8, int8_t, 8, -128, 127)
 SMELT_QSOFTMAX(smelt_qsoftmax_i8_i16, int16_t, 16, -32768, 32767)
+
+typedef struct {
+    long rows;
+    int depth;
+    int32_t multiplier, shift;   /* input difference to [-65535, 0] <-> [-10, 0] */
+    const int16_t *exp_lut;      /* exp on [-10, 0], 513 entries */
+    const int16_t *recip_lut;    /* 1 / (1 + x) on [0, 1], 513 entries */
+} smelt_qsoftmax16_params;
+
+/* TFLM's int16 table lookup: the entry at v >> 7, interpolated over the 7 low bits. */
+SMELT_KERNEL int16_t smelt_lut16(int32_t v, const int16_t *lut)
+{
+    const int index = 256 + (v >> 7);
+    const int32_t base = lut[index], slope = lut[index + 1] - lut[index];
+    return (int16_t)(base + ((slope * (v & 0x7F) + 64) >> 7));
+}
+
+/* int16 softmax: exponentials (kept in y) from the exp table, their sum's reciprocal from the
+ * 1/(1+x) table, each exponential scaled by it. */
+SMELT_KERNEL void smelt_qsoftmax_i16_i16(const int16_t *x, int16_t *y, const smelt_qsoftmax16_params *p)
+{
+    long r;
+    int c;
+    for (r = 0; r < p->rows; ++r) {
+        const int16_t *xr = x + r * p->depth;
+        int16_t *yr = y + r * p->depth;
+        int16_t max = INT16_MIN, recip;
+        int32_t sum = 0, shifted;
+        int headroom, right;
+        for (c = 0; c < p->depth; ++c) max = xr[c] > max ? xr[c] : max;
+        for (c = 0; c < p->depth; ++c) {
+            const int32_t scaled = smelt_mbqm(xr[c] - max, p->multiplier, p->shift);
+            yr[c] = smelt_lut16(smelt_clamp32(scaled + 32767, -32768, 32767), p->exp_lut);
+            sum += yr[c];
+        }
+        headroom = smelt_clz32((uint32_t)sum);
+        shifted = (int32_t)((((int64_t)sum << (headroom - 1)) + (1 << 13)) >> 14);
+        recip = smelt_lut16(smelt_clamp32(shifted - ((1 << 15) + (1 << 16)), -32768, 32767), p->recip_lut);
+        right = 31 - headroom;
+        for (c = 0; c < p->depth; ++c) {
+            const int32_t v = (int32_t)(((int64_t)yr[c] * recip + ((int64_t)1 << (right - 1))) >> right);
+            yr[c] = (int16_t)smelt_clamp32(v, 0, 32767);
+        }
+    }
+}

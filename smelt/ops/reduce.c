@@ -21,44 +21,44 @@ static inline long smelt_rows_next(smelt_rows *r, const smelt_reduce_params *p)
 }
 
 /* y[i] = F(y[i], v, i) for every input value v and the index i of its output. */
-#define SMELT_FOLD_ROWS(T, F)                                                                  \
-    do {                                                                                       \
-        smelt_rows r_;                                                                         \
-        const long n_ = p->rank ? p->shape[p->rank - 1] : 0;                                   \
-        const int kept_ = p->rank && p->ystep[p->rank - 1] != 0;                               \
-        long o_ = 0, j_;                                                                       \
-        if (!p->rank) break;                                                                   \
-        memset(&r_, 0, sizeof r_);                                                             \
-        do {                                                                                   \
-            if (kept_) {                                                                       \
-                for (j_ = 0; j_ < n_; ++j_) y[o_ + j_] = F(y[o_ + j_], x[j_], o_ + j_);        \
-            } else {                                                                           \
-                T a_ = y[o_];                                                                  \
-                for (j_ = 0; j_ < n_; ++j_) a_ = F(a_, x[j_], o_);                             \
-                y[o_] = a_;                                                                    \
-            }                                                                                  \
-            x += n_;                                                                           \
-        } while ((o_ = smelt_rows_next(&r_, p)) >= 0);                                         \
+#define SMELT_FOLD_ROWS(T, F)                                                                      \
+    do {                                                                                           \
+        smelt_rows r_;                                                                             \
+        const long n_ = p->rank ? p->shape[p->rank - 1] : 0;                                       \
+        const int kept_ = p->rank && p->ystep[p->rank - 1] != 0;                                   \
+        long o_ = 0, j_;                                                                           \
+        if (!p->rank) break;                                                                       \
+        memset(&r_, 0, sizeof r_);                                                                 \
+        do {                                                                                       \
+            if (kept_) {                                                                           \
+                for (j_ = 0; j_ < n_; ++j_) y[o_ + j_] = F(y[o_ + j_], x[j_], o_ + j_);            \
+            } else {                                                                               \
+                T a_ = y[o_];                                                                      \
+                for (j_ = 0; j_ < n_; ++j_) a_ = F(a_, x[j_], o_);                                 \
+                y[o_] = a_;                                                                        \
+            }                                                                                      \
+            x += n_;                                                                               \
+        } while ((o_ = smelt_rows_next(&r_, p)) >= 0);                                             \
     } while (0)
 
-#define SMELT_MAX_OF(a, v, i) ((v) > (a) ? (v) : (a))
-#define SMELT_MIN_OF(a, v, i) ((v) < (a) ? (v) : (a))
+#define SMELT_FOLD_MAX(a, v, i) ((v) > (a) ? (v) : (a))
+#define SMELT_FOLD_MIN(a, v, i) ((v) < (a) ? (v) : (a))
 
 /* ReduceMax / ReduceMin; init is the lowest (highest) value of T, the result of an empty set. */
-#define SMELT_DEFINE_MINMAX(sfx, T)                                                            \
-    SMELT_KERNEL void smelt_reduce_max_##sfx(const T *x, T *y, long ny, T init,               \
-                                             const smelt_reduce_params *p)                    \
-    {                                                                                          \
-        long i;                                                                                \
-        for (i = 0; i < ny; ++i) y[i] = init;                                                  \
-        SMELT_FOLD_ROWS(T, SMELT_MAX_OF);                                                      \
-    }                                                                                          \
-    SMELT_KERNEL void smelt_reduce_min_##sfx(const T *x, T *y, long ny, T init,               \
-                                             const smelt_reduce_params *p)                    \
-    {                                                                                          \
-        long i;                                                                                \
-        for (i = 0; i < ny; ++i) y[i] = init;                                                  \
-        SMELT_FOLD_ROWS(T, SMELT_MIN_OF);                                                      \
+#define SMELT_DEFINE_MINMAX(sfx, T)                                                                \
+    SMELT_KERNEL void smelt_reduce_max_##sfx(const T *x, T *y, long ny, T init,                    \
+                                             const smelt_reduce_params *p)                         \
+    {                                                                                              \
+        long i;                                                                                    \
+        for (i = 0; i < ny; ++i) y[i] = init;                                                      \
+        SMELT_FOLD_ROWS(T, SMELT_FOLD_MAX);                                                        \
+    }                                                                                              \
+    SMELT_KERNEL void smelt_reduce_min_##sfx(const T *x, T *y, long ny, T init,                    \
+                                             const smelt_reduce_params *p)                         \
+    {                                                                                              \
+        long i;                                                                                    \
+        for (i = 0; i < ny; ++i) y[i] = init;                                                      \
+        SMELT_FOLD_ROWS(T, SMELT_FOLD_MIN);                                                        \
     }
 
 /* ArgMax / ArgMin over the middle dim of outer x n x inner; best holds inner values. */
@@ -68,23 +68,23 @@ typedef struct {
     int last;              /* select_last_index: ties go to the later index */
 } smelt_arg_params;
 
-#define SMELT_DEFINE_ARG(sfx, T)                                                               \
-    SMELT_KERNEL void smelt_arg_##sfx(const T *x, int64_t *y, T *best, const smelt_arg_params *p) \
-    {                                                                                          \
-        long o, k, i;                                                                          \
-        for (o = 0; o < p->outer; ++o, y += p->inner) {                                        \
-            for (i = 0; i < p->inner; ++i) { best[i] = x[i]; y[i] = 0; }                       \
-            x += p->inner;                                                                     \
-            for (k = 1; k < p->n; ++k, x += p->inner) {                                        \
-                for (i = 0; i < p->inner; ++i) {                                               \
-                    const T v = x[i];                                                          \
-                    if ((p->is_min ? v < best[i] : v > best[i]) || (p->last && v == best[i])) { \
-                        best[i] = v;                                                           \
-                        y[i] = k;                                                              \
-                    }                                                                          \
-                }                                                                              \
-            }                                                                                  \
-        }                                                                                      \
+#define SMELT_DEFINE_ARG(sfx, T)                                                                   \
+    SMELT_KERNEL void smelt_arg_##sfx(const T *x, int64_t *y, T *best, const smelt_arg_params *p)  \
+    {                                                                                              \
+        long o, k, i;                                                                              \
+        for (o = 0; o < p->outer; ++o, y += p->inner) {                                            \
+            for (i = 0; i < p->inner; ++i) { best[i] = x[i]; y[i] = 0; }                           \
+            x += p->inner;                                                                         \
+            for (k = 1; k < p->n; ++k, x += p->inner) {                                            \
+                for (i = 0; i < p->inner; ++i) {                                                   \
+                    const T v = x[i];                                                              \
+                    if ((p->is_min ? v < best[i] : v > best[i]) || (p->last && v == best[i])) {    \
+                        best[i] = v;                                                               \
+                        y[i] = k;                                                                  \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 SMELT_DEFINE_MINMAX(i8, int8_t)
@@ -107,39 +107,44 @@ enum {
     SMELT_REDUCE_SUM_SQUARE, SMELT_REDUCE_LOG_SUM, SMELT_REDUCE_LOG_SUM_EXP
 };
 
-#define SMELT_ADD(a, v, i) ((a) + (v))
-#define SMELT_ADD_ABS(a, v, i) ((a) + fabsf(v))
-#define SMELT_ADD_SQUARE(a, v, i) ((a) + (v) * (v))
-#define SMELT_MUL(a, v, i) ((a) * (v))
-#define SMELT_ADD_EXP(a, v, i) ((a) + expf((v) - m[i]))
+#define SMELT_FOLD_ADD(a, v, i) ((a) + (v))
+#define SMELT_FOLD_ADD_ABS(a, v, i) ((a) + ((v) < 0 ? -(v) : (v)))
+#define SMELT_FOLD_ADD_SQUARE(a, v, i) ((a) + (v) * (v))
+#define SMELT_FOLD_MUL(a, v, i) ((a) * (v))
+#define SMELT_FOLD_ADD_EXP_f32(a, v, i) ((a) + expf((v) - m[i]))
+#define SMELT_FOLD_ADD_EXP_f64(a, v, i) ((a) + exp((v) - m[i]))
 
 /* The float reductions other than max / min. scale: 1 / (values per output), for the mean;
- * m: ny floats of scratch, the maxima LogSumExp subtracts before exp so that it cannot overflow. */
-SMELT_KERNEL void smelt_reduce_f32(const float *x, float *y, float *m, long ny, int op, float scale,
-                                   const smelt_reduce_params *p)
-{
-    long i;
-    for (i = 0; i < ny; ++i) y[i] = op == SMELT_REDUCE_PROD ? 1.0f : 0.0f;
-    switch (op) {
-    case SMELT_REDUCE_PROD: SMELT_FOLD_ROWS(float, SMELT_MUL); break;
-    case SMELT_REDUCE_L1: SMELT_FOLD_ROWS(float, SMELT_ADD_ABS); break;
-    case SMELT_REDUCE_L2:
-    case SMELT_REDUCE_SUM_SQUARE: SMELT_FOLD_ROWS(float, SMELT_ADD_SQUARE); break;
-    case SMELT_REDUCE_LOG_SUM_EXP:
-        smelt_reduce_max_f32(x, m, ny, -INFINITY, p);
-        for (i = 0; i < ny; ++i) if (m[i] == -INFINITY) m[i] = 0.0f;   /* all -inf, or empty */
-        SMELT_FOLD_ROWS(float, SMELT_ADD_EXP);
-        break;
-    default: SMELT_FOLD_ROWS(float, SMELT_ADD); break;
+ * m: ny values of scratch, the maxima LogSumExp subtracts before exp so that it cannot overflow. */
+#define SMELT_DEFINE_REDUCE(sfx, T, LOG, SQRT)                                                     \
+    SMELT_KERNEL void smelt_reduce_##sfx(const T *x, T *y, T *m, long ny, int op, T scale,         \
+                                         const smelt_reduce_params *p)                             \
+    {                                                                                              \
+        long i;                                                                                    \
+        for (i = 0; i < ny; ++i) y[i] = op == SMELT_REDUCE_PROD ? 1 : 0;                           \
+        switch (op) {                                                                              \
+        case SMELT_REDUCE_PROD: SMELT_FOLD_ROWS(T, SMELT_FOLD_MUL); break;                         \
+        case SMELT_REDUCE_L1: SMELT_FOLD_ROWS(T, SMELT_FOLD_ADD_ABS); break;                       \
+        case SMELT_REDUCE_L2:                                                                      \
+        case SMELT_REDUCE_SUM_SQUARE: SMELT_FOLD_ROWS(T, SMELT_FOLD_ADD_SQUARE); break;            \
+        case SMELT_REDUCE_LOG_SUM_EXP:                                                             \
+            smelt_reduce_max_##sfx(x, m, ny, -INFINITY, p);                                        \
+            for (i = 0; i < ny; ++i) if (m[i] == -INFINITY) m[i] = 0;   /* all -inf, or empty */   \
+            SMELT_FOLD_ROWS(T, SMELT_FOLD_ADD_EXP_##sfx);                                          \
+            break;                                                                                 \
+        default: SMELT_FOLD_ROWS(T, SMELT_FOLD_ADD); break;                                        \
+        }                                                                                          \
+        for (i = 0; i < ny; ++i) {                                                                 \
+            switch (op) {                                                                          \
+            case SMELT_REDUCE_MEAN: y[i] *= scale; break;                                          \
+            case SMELT_REDUCE_L2: y[i] = SQRT(y[i]); break;                                        \
+            case SMELT_REDUCE_LOG_SUM: y[i] = LOG(y[i]); break;                                    \
+            case SMELT_REDUCE_LOG_SUM_EXP: y[i] = LOG(y[i]) + m[i]; break;                         \
+            default: break;                                                                        \
+            }                                                                                      \
+        }                                                                                          \
     }
-    for (i = 0; i < ny; ++i) {
-        switch (op) {
-        case SMELT_REDUCE_MEAN: y[i] *= scale; break;
-        case SMELT_REDUCE_L2: y[i] = sqrtf(y[i]); break;
-        case SMELT_REDUCE_LOG_SUM: y[i] = logf(y[i]); break;
-        case SMELT_REDUCE_LOG_SUM_EXP: y[i] = logf(y[i]) + m[i]; break;
-        default: break;
-        }
-    }
-}
+
+SMELT_DEFINE_REDUCE(f32, float, logf, sqrtf)
+SMELT_DEFINE_REDUCE(f64, double, log, sqrt)
 #endif

@@ -1,5 +1,5 @@
 """Reductions (ReduceSum, ReduceMean, ... over any axes) and ArgMax / ArgMin. At run time:
-float32 for all, plus integer / float64 / bool types for max, min and the arg ops; constant
+float32 and float64 for all, plus integer and bool types for max, min and the arg ops; constant
 inputs of any type fold at compile time."""
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ class Reduce(Op):
     through the reduction's function), keepdims (0 / 1)."""
     kernel = "reduce"
     axes_input_since = 18          # the opset that moved axes from an attribute to an input
-    runtime_types = ("float32",)
-    c_op = ""                      # SMELT_REDUCE_* of smelt_reduce_f32
+    runtime_types = ("float32", "float64")
+    c_op = ""                      # SMELT_REDUCE_* of smelt_reduce_f32 / _f64
 
     def from_onnx(self, node, g, opset):
         rank = len(g[node.inputs[0]].shape)
@@ -75,16 +75,25 @@ class Reduce(Op):
         x, y = g[node.inputs[0]], g[node.outputs[0]]
         axes = node.attrs["axes"]
         count = math.prod(x.shape[a] for a in axes)
-        p = ctx.params("smelt_reduce_params", reduce_params(x.shape, axes))
-        if self.c_op:
-            ctx.call("smelt_reduce_f32", ctx.ptr(x.name), ctx.ptr(y.name),
-                     ctx.scratch("float") if self.scratch(node, g) else "NULL", y.size, self.c_op,
-                     weights.literal(1.0 / count if count else math.nan, "float32"), p)
-        else:
-            init = lowest(x.dtype) if self.name == "ReduceMax" else highest(x.dtype)
-            fn = "max" if self.name == "ReduceMax" else "min"
-            ctx.call(f"smelt_reduce_{fn}_{kernel_suffix(x.dtype)}", ctx.ptr(x.name), ctx.ptr(y.name), y.size,
-                     weights.literal(init, x.dtype), p)
+        ctx.call(f"smelt_reduce_{SUFFIX[x.dtype]}", ctx.ptr(x.name), ctx.ptr(y.name),
+                 ctx.scratch(x.ctype) if self.scratch(node, g) else "NULL", y.size, self.c_op,
+                 weights.literal(1.0 / count if count else math.nan, x.dtype),
+                 ctx.params("smelt_reduce_params", reduce_params(x.shape, axes)))
+
+
+class MinMax(Reduce):
+    runtime_types = MINMAX_TYPES
+    fn = ""          # max / min
+
+    def identity(self, dtype: str):
+        """The result of an empty reduction: the kernel's initial value."""
+        return lowest(dtype) if self.fn == "max" else highest(dtype)
+
+    def emit(self, node, g, ctx):
+        x, y = g[node.inputs[0]], g[node.outputs[0]]
+        ctx.call(f"smelt_reduce_{self.fn}_{kernel_suffix(x.dtype)}", ctx.ptr(x.name), ctx.ptr(y.name), y.size,
+                 weights.literal(self.identity(x.dtype), x.dtype),
+                 ctx.params("smelt_reduce_params", reduce_params(x.shape, node.attrs["axes"])))
 
 
 def reduce_params(shape, axes) -> dict:
@@ -152,7 +161,7 @@ class ReduceSum(Reduce):
 @register
 class ReduceMean(Reduce):
     c_op = "SMELT_REDUCE_MEAN"
-    examples = _common() + [_ex((1, 8, 7, 7), [2, 3])]
+    examples = _common() + [_ex((1, 8, 7, 7), [2, 3]), _ex((3, 4), [1], dtype="float64", keepdims=0)]
 
     def compute(self, x, axes, keepdims):
         return np.mean(x, axis=axes, keepdims=keepdims)
@@ -207,10 +216,10 @@ class ReduceLogSum(Reduce):
 @register
 class ReduceLogSumExp(Reduce):
     c_op = "SMELT_REDUCE_LOG_SUM_EXP"
-    examples = _common() + [_ex((2, 5), [1], low=80, high=100)]
+    examples = _common() + [_ex((2, 5), [1], low=80, high=100), _ex_input((3, 4, 2), [0, 2], dtype="float64")]
 
     def scratch(self, node, g):
-        return g[node.outputs[0]].size * 4
+        return g[node.outputs[0]].nbytes
 
     def compute(self, x, axes, keepdims):
         m = np.max(x, axis=axes, keepdims=True, initial=-np.inf)
@@ -220,8 +229,8 @@ class ReduceLogSumExp(Reduce):
 
 
 @register
-class ReduceMax(Reduce):
-    runtime_types = MINMAX_TYPES
+class ReduceMax(MinMax):
+    fn = "max"
     examples = _common() + [_ex((3, 4), [1], dtype="int8", low=-128, high=127),
                             _ex((3, 4, 2), [0, 2], dtype="uint8", low=0, high=255),
                             _ex_input((5, 6), [0], dtype="int64", low=-99, high=99, keepdims=0),
@@ -229,18 +238,18 @@ class ReduceMax(Reduce):
                             _ex((2, 3), [1], dtype="int32", low=-99, high=99, opset=11)]
 
     def compute(self, x, axes, keepdims):
-        return np.max(x, axis=axes, keepdims=keepdims, initial=lowest(x.dtype.name))
+        return np.max(x, axis=axes, keepdims=keepdims, initial=self.identity(x.dtype.name))
 
 
 @register
-class ReduceMin(Reduce):
-    runtime_types = MINMAX_TYPES
+class ReduceMin(MinMax):
+    fn = "min"
     examples = _common() + [_ex((3, 4), [0], dtype="int8", low=-128, high=127),
                             _ex_input((4, 3, 2), [2, 0], dtype="int32", low=-99, high=99),
                             _ex((2, 3, 4), [1], dtype="float64", keepdims=0)]
 
     def compute(self, x, axes, keepdims):
-        return np.min(x, axis=axes, keepdims=keepdims, initial=highest(x.dtype.name))
+        return np.min(x, axis=axes, keepdims=keepdims, initial=self.identity(x.dtype.name))
 
 
 class Arg(Op):

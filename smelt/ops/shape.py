@@ -42,9 +42,9 @@ class Reshape(Alias):
         x = g[node.inputs[0]]
         spec = [int(d) for d in self.const(node, g, 1)]
         allowzero = node.attrs.get("allowzero", 0)
+        if spec.count(-1) > 1 or (not allowzero and 0 in spec[len(x.shape):]):
+            raise self.unsupported(node, f"cannot reshape {x.shape} to {spec}")
         shape = [x.shape[i] if d == 0 and not allowzero else d for i, d in enumerate(spec)]
-        if shape.count(-1) > 1:
-            raise self.unsupported(node, f"shape {spec} has more than one -1")
         if -1 in shape:
             known = math.prod(d for d in shape if d != -1)
             if known == 0 or x.size % known:

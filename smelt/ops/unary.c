@@ -2,27 +2,27 @@
  * integer and bool ops. Each element is read before it is written, so y may be x. */
 
 /* Defines NAME(xs, y, n): y[i] = EXPR of x = xs[i]. */
-#define SMELT_UNARY(NAME, TX, TY, EXPR)                                                   \
-    SMELT_KERNEL void NAME(const TX *xs, TY *y, long n)                                  \
-    {                                                                                    \
-        long i;                                                                          \
-        for (i = 0; i < n; ++i) { TX x = xs[i]; y[i] = (TY)(EXPR); }                     \
+#define SMELT_UNARY(NAME, TX, TY, EXPR)                                                        \
+    SMELT_KERNEL void NAME(const TX *xs, TY *y, long n)                                        \
+    {                                                                                          \
+        long i;                                                                                \
+        for (i = 0; i < n; ++i) { TX x = xs[i]; y[i] = (TY)(EXPR); }                           \
     }
 
 /* Clip with lo <= hi (the compiler lowers lo to hi when min > max). */
-#define SMELT_CLIP(S, T)                                                                  \
-    SMELT_KERNEL void smelt_clip_##S(const T *x, T *y, long n, T lo, T hi)              \
-    {                                                                                    \
-        long i;                                                                          \
-        for (i = 0; i < n; ++i) y[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);        \
+#define SMELT_CLIP(S, T)                                                                       \
+    SMELT_KERNEL void smelt_clip_##S(const T *x, T *y, long n, T lo, T hi)                     \
+    {                                                                                          \
+        long i;                                                                                \
+        for (i = 0; i < n; ++i) y[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);               \
     }
 
-#define SMELT_SIGNED_UNARY(S, T)                                                          \
-    SMELT_UNARY(smelt_abs_##S, T, T, x < 0 ? -x : x)                                     \
-    SMELT_UNARY(smelt_neg_##S, T, T, -x)                                                 \
-    SMELT_UNARY(smelt_sign_##S, T, T, (x > 0) - (x < 0))                                 \
-    SMELT_UNARY(smelt_relu_##S, T, T, x > 0 ? x : 0)                                     \
-    SMELT_UNARY(smelt_bitnot_##S, T, T, ~x)                                              \
+#define SMELT_SIGNED_UNARY(S, T)                                                               \
+    SMELT_UNARY(smelt_abs_##S, T, T, x < 0 ? -x : x)                                           \
+    SMELT_UNARY(smelt_neg_##S, T, T, -x)                                                       \
+    SMELT_UNARY(smelt_sign_##S, T, T, (x > 0) - (x < 0))                                       \
+    SMELT_UNARY(smelt_relu_##S, T, T, x > 0 ? x : 0)                                           \
+    SMELT_UNARY(smelt_bitnot_##S, T, T, ~x)                                                    \
     SMELT_CLIP(S, T)
 SMELT_SIGNED_UNARY(i8, int8_t)
 SMELT_SIGNED_UNARY(i16, int16_t)
@@ -50,11 +50,11 @@ SMELT_KERNEL void smelt_activation_f32(const float *x, float *y, long n, const s
 }
 
 /* IsInf detects +inf when pos, -inf when neg. */
-#define SMELT_CLASSIFY(S, T)                                                              \
-    SMELT_UNARY(smelt_isnan_##S, T, uint8_t, isnan(x))                                   \
-    SMELT_KERNEL void smelt_isinf_##S(const T *x, uint8_t *y, long n, int pos, int neg)  \
-    {                                                                                    \
-        long i;                                                                          \
+#define SMELT_CLASSIFY(S, T)                                                                   \
+    SMELT_UNARY(smelt_isnan_##S, T, uint8_t, isnan(x))                                         \
+    SMELT_KERNEL void smelt_isinf_##S(const T *x, uint8_t *y, long n, int pos, int neg)        \
+    {                                                                                          \
+        long i;                                                                                \
         for (i = 0; i < n; ++i) y[i] = (pos && x[i] == INFINITY) || (neg && x[i] == -INFINITY); \
     }
 SMELT_CLASSIFY(f32, float)
@@ -65,7 +65,7 @@ enum {
     SMELT_FLOOR, SMELT_CEIL, SMELT_ROUND, SMELT_SIN, SMELT_COS, SMELT_TAN, SMELT_ASIN,
     SMELT_ACOS, SMELT_ATAN, SMELT_SINH, SMELT_COSH, SMELT_ASINH, SMELT_ACOSH, SMELT_ATANH,
     SMELT_ERF, SMELT_SOFTPLUS, SMELT_SOFTSIGN, SMELT_MISH, SMELT_THRESHOLDED_RELU, SMELT_SELU,
-    SMELT_CELU, SMELT_GELU, SMELT_GELU_TANH
+    SMELT_CELU, SMELT_GELU, SMELT_GELU_TANH, SMELT_SWISH, SMELT_SHRINK
 };
 
 /* log(1 + e^x) without overflow. */
@@ -74,8 +74,9 @@ static inline float smelt_softplus_f32(float x)
     return x > 0.0f ? x + log1pf(expf(-x)) : log1pf(expf(x));
 }
 
-/* y = fn(x); alpha and beta parameterize ThresholdedRelu (alpha), Selu (alpha, gamma = beta)
- * and Celu (alpha). The switch runs once per call, each case is its own loop. */
+/* y = fn(x); alpha and beta parameterize ThresholdedRelu (alpha), Selu (alpha, gamma = beta),
+ * Celu (alpha), Swish (alpha) and Shrink (lambd = alpha, bias = beta). The switch runs once
+ * per call, each case is its own loop. */
 SMELT_KERNEL void smelt_unary_f32(const float *x, float *y, long n, int fn, float alpha, float beta)
 {
     long i;
@@ -123,6 +124,10 @@ SMELT_KERNEL void smelt_unary_f32(const float *x, float *y, long n, int fn, floa
     case SMELT_GELU_TANH:  /* x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
         for (i = 0; i < n; ++i)
             y[i] = 0.5f * x[i] * (1.0f + tanhf(0.79788456f * (x[i] + 0.044715f * x[i] * x[i] * x[i])));
+        break;
+    case SMELT_SWISH: for (i = 0; i < n; ++i) y[i] = x[i] / (1.0f + expf(-alpha * x[i])); break;
+    case SMELT_SHRINK:
+        for (i = 0; i < n; ++i) y[i] = x[i] < -alpha ? x[i] + beta : (x[i] > alpha ? x[i] - beta : 0.0f);
         break;
     default: break;
     }

@@ -161,7 +161,7 @@ def _softplus(x):
 
 class Math(Op):
     """y = fn(x): float32 via smelt_unary_f32 with the C function `fn` (a SMELT_<fn> enum
-    value) and parameters alpha, beta; `int_dtypes` via smelt_<cname>_<suffix>."""
+    value) and parameters alpha, beta; `int_dtypes` via smelt_<fn in lower case>_<suffix>."""
     kernel = "unary"
     elementwise = True
     fn = ""
@@ -174,7 +174,7 @@ class Math(Op):
         return f"SMELT_{self.fn}"
 
     def compute(self, node, x):
-        """numpy; float inputs arrive as float64 for the composite functions' accuracy."""
+        """The numpy form (composite functions compute in float64, then round once)."""
         raise NotImplementedError
 
     def infer(self, node, g):
@@ -278,6 +278,34 @@ class Celu(Math):
 
 
 @register
+class Swish(Math):
+    """x * sigmoid(alpha x) (opset 24)."""
+    fn = "SWISH"
+
+    def params(self, node):
+        return node.attrs.get("alpha", 1.0), 0.0
+
+    def compute(self, node, x):
+        return x / (1 + np.exp(-self.params(node)[0] * x.astype(np.float64)))
+    examples = [_ex(Rand((2, 3, 4), low=-6, high=6), opset=24), _ex(Rand((3, 4), low=-6, high=6), alpha=1.702, opset=24)]
+
+
+@register
+class Shrink(Math):
+    """x < -lambd: x + bias; x > lambd: x - bias; else 0."""
+    fn = "SHRINK"
+
+    def params(self, node):
+        return node.attrs.get("lambd", 0.5), node.attrs.get("bias", 0.0)
+
+    def compute(self, node, x):
+        lambd, bias = (np.float32(v) for v in self.params(node))
+        return np.where(x < -lambd, x + bias, np.where(x > lambd, x - bias, 0))
+    examples = [_ex(Rand((2, 3, 4), low=-3, high=3), opset=9), _ex(Rand((3, 4), low=-3, high=3), lambd=1.5, bias=1.5, opset=9),
+                _ex(Rand((3, 4), low=-3, high=3), lambd=1.0, bias=0.25, opset=9)]
+
+
+@register
 class Gelu(Math):
     """approximate='none': x/2 (1 + erf(x/sqrt 2)); 'tanh': the tanh approximation."""
 
@@ -339,7 +367,8 @@ class IsInf(Classify):
     examples = [_ex(np.array([1.0, np.nan, -np.inf, np.inf, 0.0, -1e38], np.float32), opset=10),
                 _ex(np.array([1.0, np.nan, -np.inf, np.inf], np.float32), detect_negative=0, opset=10),
                 _ex(np.array([1.0, np.nan, -np.inf, np.inf], np.float32), detect_positive=0, opset=20),
-                _ex(np.array([np.inf, 2.0, -np.inf], np.float64), opset=20)]
+                _ex(np.array([np.inf, 2.0, -np.inf], np.float64), opset=20),
+                _ex(Rand((3, 4), low=-1e3, high=1e3), opset=20)]
 
 
 @register

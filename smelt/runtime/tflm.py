@@ -90,7 +90,7 @@ class Arena:
 def recorded_arena(model) -> Arena:
     """The recording allocator's figures after one inference on zeros."""
     it = interpreter(model)
-    _invoke_zeros(it)
+    _invoke_zeros(it, _num_inputs(model))
     with _capture_fd2() as log:
         it.print_allocations()
     text = log[0]
@@ -100,15 +100,15 @@ def recorded_arena(model) -> Arena:
     return Arena(vals["total"], vals["head"], vals["tail"])
 
 
-def _invoke_zeros(it) -> None:
-    k = 0
-    while True:
-        try:
-            d = it.get_input_details(k)
-        except Exception:
-            break
+def _num_inputs(model) -> int:
+    import tflite
+    return tflite.Model.GetRootAsModel(_model_bytes(model), 0).Subgraphs(0).InputsLength()
+
+
+def _invoke_zeros(it, n_inputs: int) -> None:
+    for k in range(n_inputs):
+        d = it.get_input_details(k)
         it.set_input(np.zeros(d["shape"], d["dtype"]), k)
-        k += 1
     it.invoke()
 
 
@@ -116,7 +116,7 @@ def _probe(model: bytes, size: int) -> None:
     with _capture_fd2():
         try:
             it = _runtime().Interpreter.from_bytes(model, arena_size=size)
-            _invoke_zeros(it)
+            _invoke_zeros(it, _num_inputs(model))
         except Exception:
             os._exit(1)
     os._exit(0)
@@ -137,7 +137,7 @@ def arena_bytes(model, bisect: bool = True) -> Arena:
         lo, hi = 0, max(2 * arena.total, arena.total + 4096)
         while not _fits(data, hi):
             lo, hi = hi, 2 * hi
-        while hi - lo > 16:   # TFLM aligns to 16 bytes
+        while hi - lo > 1:
             mid = (lo + hi) // 2
             lo, hi = (lo, mid) if _fits(data, mid) else (mid, hi)
         arena.minimum = hi
