@@ -26,7 +26,7 @@ def main() -> None:
     art = smelt.compile(model, args.output, name="digits")
     sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     c_logits = np.concatenate([art.run({"image": img[None]})["logits"] for img in images])
-    ort_logits = sess.run(None, {"image": images})[0]
+    ort_logits = np.concatenate([sess.run(None, {"image": img[None]})[0] for img in images])
 
     print(art.report.table())
     print()

@@ -52,7 +52,7 @@ def test_a_host_program_links_and_runs_the_model(tmp_path):
     img = data["images"][0].reshape(-1)
     (tmp_path / "main.c").write_text(
         '#include <stdio.h>\n#include "model.h"\n'
-        f"static const float image[MODEL_INPUT0_SIZE] = {{{', '.join(f'{v:.9g}f' for v in img)}}};\n"
+        f"static const float image[MODEL_INPUT0_SIZE] = {{{', '.join(f'{v:.9e}f' for v in img)}}};\n"
         "int main(void) { float logits[MODEL_OUTPUT0_SIZE]; int i, best = 0;\n"
         "  if (model_run(image, logits)) return 1;\n"
         "  for (i = 1; i < MODEL_OUTPUT0_SIZE; ++i) if (logits[i] > logits[best]) best = i;\n"

@@ -20,7 +20,8 @@ static inline long smelt_rows_next(smelt_rows *r, const smelt_reduce_params *p)
     return r->off[last];
 }
 
-/* y[i] = F(y[i], v, i) for every input value v and the index i of its output. */
+/* y[i] = F(y[i], v, i) for every input value v and the index i of its output (uses the
+ * enclosing function's x, y and p). */
 #define SMELT_FOLD_ROWS(T, F)                                                                      \
     do {                                                                                           \
         smelt_rows r_;                                                                             \
