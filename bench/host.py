@@ -236,7 +236,8 @@ def _short_error(e: Exception, model: onnx.ModelProto) -> str:
         return "missing ops: " + ", ".join(missing)
     if isinstance(e, UnsupportedOpError):
         return str(e).split("; supported ops:")[0]
-    return f"{type(e).__name__}: {' '.join(str(e).split())}"[:200]
+    compiler_error = next((line.strip() for line in str(e).splitlines() if "error:" in line), None)
+    return f"{type(e).__name__}: {compiler_error or ' '.join(str(e).split())}"[:240]
 
 
 def bench_model(name: str, model_path: Path, repeat: int, workdir: Path) -> dict:

@@ -118,8 +118,8 @@ def _message(err) -> str:
         msg = msg[:600] + "..."
     where = [f for f in traceback.extract_tb(tb) if f"{os.sep}smelt{os.sep}" in f.filename]
     if where and not isinstance(exc, AssertionError):
-        path = "smelt" + where[-1].filename.rsplit(f"{os.sep}smelt", 1)[1]
-        msg += f" [at {path}:{where[-1].lineno}]"
+        frames = [f"smelt{f.filename.rsplit(os.sep + 'smelt', 1)[1]}:{f.lineno}" for f in where[-2:]]
+        msg += f" [at {' > '.join(frames)}]"
     return msg
 
 

@@ -42,7 +42,7 @@ class Rand:
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         if self.dtype == "bool":
-            return rng.random(self.shape) < 0.5
+            return np.asarray(rng.random(self.shape) < 0.5)
         if np.issubdtype(np.dtype(self.dtype), np.integer):
             return rng.integers(int(self.low), int(self.high), self.shape).astype(self.dtype)
         return rng.uniform(self.low, self.high, self.shape).astype(self.dtype)

@@ -76,3 +76,16 @@ def test_smelt_matches_onnxruntime(name):
     assert np.max(np.abs(got - expected)) <= 1e-4
     # smelt's report counts the same multiply-accumulates (plus a little for pooling and adds)
     assert abs(art.report.macs / models.macs(model) - 1) < 0.02
+
+
+def test_host_benchmark_row(tmp_path, monkeypatch):
+    from bench import host
+    monkeypatch.setattr(models, "CACHE", tmp_path)
+    row = host.bench_model("fc_autoencoder", models.path("fc_autoencoder"), 3, tmp_path)
+    assert "error" not in row and row["max_abs_diff"] <= 1e-4
+    assert row["macs"] == row["smelt_macs"] == models.macs(models.build("fc_autoencoder"))
+    assert row["smelt_c_ms"] > 0 and row["smelt_ms"] > 0 and row["ort_ms"] > 0
+    # onnxruntime holds at least its 640-float output during the run
+    assert row["ort_memory"]["peak_bytes"] >= row["ort_memory"]["output_bytes"] == 640 * 4
+    meta = {"cpu": "cpu", "cores": 2, "loadavg": (0.0, 0.0, 0.0), "cflags": ["-O2"], "onnxruntime": "x"}
+    assert host.table([row], meta).splitlines()[2].startswith("fc_autoencoder  264,192")

@@ -18,8 +18,6 @@ from smelt.runtime import interp, tflm
 
 from .tflite_builder import ModelBuilder
 
-pytest.importorskip("tflite_micro")
-
 QMODELS = ["hello_world_int8", "micro_speech_quantized", "person_detect", "keyword_scrambled_8bit"]
 
 
@@ -346,13 +344,15 @@ def test_softmax(case):
 
 @pytest.mark.parametrize("src,dst", [("float32", "int8"), ("float32", "int16"), ("int8", "int8"),
                                      ("int16", "int8"), ("int8", "int16"), ("int16", "int32"),
-                                     ("int16", "int16"), ("int8", "int32")])
+                                     ("int16", "int16"), ("int8", "int32"), ("int32", "int8"), ("int32", "int16"),
+                                     ("uint8", "int8"), ("int8", "uint8")])
 def test_quantize(src, dst):
     mb = ModelBuilder()
-    qin = {} if src == "float32" else dict(scale=0.03 if src == "int8" else 0.0004,
-                                          zero_point=-7 if src == "int8" else 0)
+    qin = {} if src == "float32" else dict(scale={"int8": 0.03, "uint8": 0.03, "int16": 0.0004, "int32": 0.0000007}[src],
+                                          zero_point={"int8": -7, "uint8": 121}.get(src, 0))
     x = mb.input((3, 40), src, **qin)
-    qout = dict(scale={"int8": 0.021, "int16": 0.00031, "int32": 0.00002}[dst], zero_point=4 if dst == "int8" else 0)
+    qout = dict(scale={"int8": 0.021, "uint8": 0.021, "int16": 0.00031, "int32": 0.00002}[dst],
+                zero_point={"int8": 4, "uint8": 133}.get(dst, 0))
     y = mb.tensor((3, 40), dst, **qout)
     mb.op("QUANTIZE", [x], [y])
     mb.output(y)
@@ -609,3 +609,67 @@ def test_float_mlp_within_rounding():
     mb.output(y)
     cmp = tflm.compare(mb.build(), 10, 0)
     assert max(cmp.max_abs_error.values()) < 1e-6, cmp.table()
+
+
+def lstm_model(seed, batch=2, steps=5, input_size=6, state=7, time_major=False, cell_clip=0.0,
+               hidden_zp=0, cell_scale=2 ** -11):
+    r = rng(seed)
+    mb = ModelBuilder()
+    xs = (steps, batch, input_size) if time_major else (batch, steps, input_size)
+    sx, sh = 0.05, 1 / 128
+    x = mb.input(xs, "int8", scale=sx, zero_point=3)
+    ins = [x]
+    w_scales = []
+    for k in range(8):
+        shape = (state, input_size) if k < 4 else (state, state)
+        w, s = weights(r, shape)
+        s = s * 4
+        w_scales.append(s)
+        ins.append(mb.const(w, scale=s))
+    ins += [-1, -1, -1]                                   # no peephole
+    for k in range(4):
+        ins.append(mb.const(r.normal(0, 3000, state).astype(np.int32), scale=sx * w_scales[k]))
+    ins += [-1, -1]                                       # no projection
+    ins.append(mb.tensor((batch, state), "int8", scale=sh, zero_point=hidden_zp, variable=True))
+    ins.append(mb.tensor((batch, state), "int16", scale=cell_scale, zero_point=0, variable=True))
+    ins += [-1, -1, -1, -1]                               # no layer norm
+    y = mb.tensor(xs[:2] + (state,), "int8", scale=sh, zero_point=hidden_zp)
+    mb.op("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, [y], "UnidirectionalSequenceLSTMOptions",
+          FusedActivationFunction="TANH", CellClip=cell_clip, TimeMajor=time_major)
+    mb.output(y)
+    return mb.build()
+
+
+@pytest.mark.parametrize("case", [dict(), dict(time_major=True, batch=3), dict(cell_clip=2.5, hidden_zp=-9),
+                                  dict(cell_scale=2 ** -14, steps=3)],
+                         ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()) or "default")
+def test_lstm(case):
+    data = lstm_model(11, **case)
+    cmp = tflm.compare(data, 8, seed=2)   # a sequence: the states carry over between inferences
+    assert cmp.mismatches == 0, cmp.table()
+    check(data, n=1)
+
+
+def test_float_ops_within_rounding():
+    """The float operators map onto smelt's float IR ops (given in ONNX form)."""
+    r = rng(10)
+    mb = ModelBuilder()
+    x = mb.input((2, 3, 4), "float32")
+    t = [mb.tensor(s, "float32") for s in [(2, 3, 4), (2, 3, 4), (2, 3, 4), (2, 3, 4), (2, 3, 8), (2, 5, 8),
+                                            (2, 8, 5), (2, 8), (2, 8, 3), (2, 4, 3), (2, 4, 3), (24,)]]
+    mb.op("LEAKY_RELU", [x], [t[0]], "LeakyReluOptions", Alpha=0.2)
+    mb.op("HARD_SWISH", [t[0]], [t[1]])
+    mb.op("MUL", [t[1], x], [t[2]], "MulOptions", FusedActivationFunction="RELU_N1_TO_1")
+    mb.op("SUB", [t[2], t[0]], [t[3]], "SubOptions", FusedActivationFunction="NONE")
+    mb.op("CONCATENATION", [t[3], x], [t[4]], "ConcatenationOptions", Axis=2)
+    mb.op("PAD", [t[4], mb.const(np.array([[0, 0], [1, 1], [0, 0]], np.int32))], [t[5]])
+    mb.op("TRANSPOSE", [t[5], mb.const(np.array([0, 2, 1], np.int32))], [t[6]])
+    mb.op("MEAN", [t[6], mb.const(np.array([2], np.int32))], [t[7]], "ReducerOptions", KeepDims=False)
+    mb.op("BATCH_MATMUL", [t[6], mb.const(r.normal(0, 1, (5, 3)).astype(np.float32))], [t[8]], "BatchMatMulOptions")
+    mb.op("STRIDED_SLICE", [t[8]] + [mb.const(np.array(v, np.int32)) for v in ([0, 1, 0], [2, 8, 3], [1, 2, 1])],
+          [t[9]], "StridedSliceOptions")
+    mb.op("TANH", [t[9]], [t[10]])
+    mb.op("RESHAPE", [t[10], mb.const(np.array([24], np.int32))], [t[11]])
+    mb.output(t[11], t[7])
+    cmp = tflm.compare(mb.build(), 10, 0)
+    assert max(cmp.max_abs_error.values()) < 1e-5, cmp.table()

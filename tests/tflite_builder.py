@@ -11,11 +11,10 @@ the `flatbuffers` Builder and the `tflite` package's generated builder functions
 """
 from __future__ import annotations
 
-import sys
+import importlib
 
 import flatbuffers
 import numpy as np
-import tflite  # noqa: F401  (imports the generated modules that _mod() looks up)
 
 TYPES = {"float32": 0, "int32": 2, "uint8": 3, "int64": 4, "bool": 6, "int16": 7, "int8": 9}
 ENUMS = {"Padding": {"SAME": 0, "VALID": 1},
@@ -23,7 +22,8 @@ ENUMS = {"Padding": {"SAME": 0, "VALID": 1},
 
 
 def _mod(name: str):
-    return sys.modules[f"tflite.{name}"]
+    """The generated module tflite.<name> (the package rebinds that attribute to its class)."""
+    return importlib.import_module(f"tflite.{name}")
 
 
 def _builtin(name: str) -> int:

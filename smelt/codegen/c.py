@@ -127,7 +127,8 @@ def arg_name(kind: str, index: int, tensor: str) -> str:
 
 
 def is_float_model(g: Graph) -> bool:
-    return any(t.dtype in ("float32", "float64", "float16") and not t.is_const for t in g.tensors.values())
+    """Any float value, computed or constant, lets kernels use float math (and libm)."""
+    return any(t.dtype in ("float32", "float64", "float16") for t in g.tensors.values())
 
 
 def generate(g: Graph, plan: MemoryPlan, prefix: str) -> tuple[str, str, EmitContext]:
@@ -141,7 +142,7 @@ def generate(g: Graph, plan: MemoryPlan, prefix: str) -> tuple[str, str, EmitCon
             ctx.use(op.kernel)
         if op.alias:
             out = node.outputs[0]
-            if plan.root(out) != node.inputs[0]:
+            if plan.root(out) != plan.root(node.inputs[0]):
                 ctx.copy(ctx.ptr(out), ctx.ptr(node.inputs[0]), g[out].nbytes)
             continue
         op.emit(node, g, ctx)
@@ -204,7 +205,9 @@ def source(g: Graph, plan: MemoryPlan, prefix: str, ctx: EmitContext) -> str:
         lines += ["    static int initialized = 0;", "    if (!initialized) {", "        long i;"]
         lines += ["        " + s for s in ctx.init]
         lines += ["        initialized = 1;", "    }"]
-    lines.append("    (void)arena;")
+    params = ["arena"] + [arg_name("in", i, n) for i, n in enumerate(g.inputs)] + \
+        [arg_name("out", i, n) for i, n in enumerate(g.outputs)]
+    lines.append("    " + " ".join(f"(void){p};" for p in params) + "  /* some may be unused */")
     lines += ["    " + s for s in ctx.body]
     lines += ["    return 0;", "}", ""]
     call_args = ["arena"] + [arg_name("in", i, n) for i, n in enumerate(g.inputs)] + \

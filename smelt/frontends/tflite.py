@@ -90,6 +90,7 @@ class _Importer:
         gname = name or (os.path.splitext(os.path.basename(label))[0] if label != "<bytes>" else "model")
         self.g = Graph(re.sub(r"\W", "_", gname) or "model")
         self.names: dict[int, str] = {}      # TFLite tensor index -> smelt name
+        self.tensors: dict[int, Tensor] = {}  # TFLite tensor index -> as the flatbuffer declares it
         self.variables: dict[int, Tensor] = {}
         self.builtins = _builtin_names()
 
@@ -106,15 +107,14 @@ class _Importer:
                 name, k = f"{base}_{k}", k + 1
             used.add(name)
             self.names[i] = name
-            tensor = self._tensor(i, t, name)
+            tensor = self.tensors[i] = self._tensor(i, t, name)
             if t.IsVariable():
                 self.variables[i] = tensor
             elif tensor.is_const:
                 g.add(tensor)
         for i in sg.InputsAsNumpy() if sg.InputsLength() else []:
-            i = int(i)
-            if self.names[i] not in g.tensors:
-                t = self._tensor(i, sg.Tensors(i), self.names[i])
+            t = self.tensors[int(i)]
+            if t.name not in g.tensors:
                 g.add(t)
                 g.inputs.append(t.name)
         for k in range(sg.OperatorsLength()):
@@ -223,8 +223,7 @@ class _OpContext:
 
     def declared(self, k: int = 0) -> Tensor:
         """The output tensor k as the flatbuffer declares it (shape, dtype, quant)."""
-        i = self.out_idx[k]
-        return self.imp._tensor(i, self.imp.sg.Tensors(i), self.imp.names[i])
+        return self.imp.tensors[self.out_idx[k]]
 
     def tensor(self, k: int) -> Tensor | None:
         """Input k (None when absent)."""
@@ -641,3 +640,31 @@ def _batch_matmul(c: _OpContext) -> None:
         return
     _check_quantized(c, 0, 1)
     c.node("QBatchMatMul", c.inputs[:2], attrs={"adj_x": adj_x, "adj_y": adj_y})
+
+
+@converter("UNIDIRECTIONAL_SEQUENCE_LSTM")
+def _lstm(c: _OpContext) -> None:
+    opts = c.options("UnidirectionalSequenceLSTMOptions")
+    if c.is_float():
+        raise c.unsupported("float UNIDIRECTIONAL_SEQUENCE_LSTM")
+    present = [k < len(c.in_idx) and c.in_idx[k] >= 0 for k in range(24)]
+    unsupported = {1: "CIFG (no input gate)", 9: "peephole", 16: "projection", 20: "layer normalization"}
+    for k, what in unsupported.items():
+        if present[k] == (k != 1):
+            raise c.unsupported(f"the {what} LSTM variant")
+    for k in (18, 19):
+        if not present[k] or c.in_idx[k] not in c.imp.variables:
+            raise c.unsupported(f"input {k} (a state) must be a variable tensor")
+    hidden, cell = c.tensor(18), c.tensor(19)
+    if hidden.dtype != "int8" or cell.dtype != "int16" or hidden.quant is None or cell.quant is None:
+        raise c.unsupported("an int8 LSTM needs an int8 hidden state and an int16 cell state, quantized")
+    _check_quantized(c, 0, *range(1, 9))
+    act = c.activation(opts)
+    if act != "TANH":
+        raise c.unsupported(f"cell gate activation {act} (TFLM's integer LSTM: TANH)")
+    attrs = {"time_major": bool(opts.TimeMajor()),
+             "cell_clip": float(opts.CellClip()), "activation": act,
+             "hidden": {"shape": hidden.shape, "scale": float(hidden.quant.scale[0]),
+                        "zero_point": int(hidden.quant.zero_point[0])},
+             "cell": {"shape": cell.shape, "scale": float(cell.quant.scale[0])}}
+    c.node("QLstm", [c.inputs[k] for k in (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 14, 15)], attrs=attrs)

@@ -14,9 +14,28 @@
 #ifndef SMELT_CONV_TW
 #define SMELT_CONV_TW 4   /* output columns per register tile */
 #endif
+#define SMELT_CONV_NV (SMELT_CONV_MB / 4)   /* 4-float vectors per weight block */
 
-/* gcc -O2 keeps a tile's accumulators in registers only when its loops are unrolled; clang
- * vectorizes the rolled loops better. */
+/* Four output channels. As a GNU C vector it is a SIMD register wherever the target has one,
+ * whatever the auto-vectorizer makes of the loops around it; plain C99 otherwise. */
+#if defined(__GNUC__) && !defined(SMELT_PLAIN_C)
+typedef float smelt_conv_v4 __attribute__((vector_size(16)));
+static smelt_conv_v4 smelt_conv_fma4(smelt_conv_v4 a, float s, smelt_conv_v4 w)
+{
+    return a + s * w;
+}
+#else
+typedef struct { float f[4]; } smelt_conv_v4;
+static smelt_conv_v4 smelt_conv_fma4(smelt_conv_v4 a, float s, smelt_conv_v4 w)
+{
+    int i;
+    for (i = 0; i < 4; ++i) a.f[i] += s * w.f[i];
+    return a;
+}
+#endif
+
+/* gcc -O2 unrolls a tile's short loops (so that its accumulators stay in registers) only when
+ * asked; clang does it unasked. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define SMELT_CONV_UNROLL _Pragma("GCC unroll 8")
 #else
@@ -43,21 +62,30 @@ SMELT_KERNEL void smelt_conv_taps(long start, long k, long step, long n, long *l
     *hi = b < *lo ? *lo : (b < k ? b : k);
 }
 
-static float smelt_conv_act_f32(float v, const smelt_act *act)
+/* y[i] = act(y[i]) for i in [0, n). */
+static void smelt_conv_act_f32(float *y, long n, const smelt_act *act)
 {
-    return act->kind == SMELT_ACT_NONE ? v
-         : act->kind == SMELT_ACT_RELU ? (v > 0.0f ? v : 0.0f) : smelt_act_f32(v, act);
+    long i;
+    if (act->kind == SMELT_ACT_RELU) {
+        for (i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+    } else if (act->kind != SMELT_ACT_NONE) {
+        for (i = 0; i < n; ++i) y[i] = smelt_act_f32(y[i], act);
+    }
 }
 
-/* y[i * ystep] += w * x[i * xstep] for i in [0, n): blocks of four, which gcc -O2 vectorizes
- * (it leaves loops with a run-time trip count scalar) when both steps are 1. */
-static void smelt_conv_axpy_f32(float *restrict y, long ystep, const float *restrict x, long xstep,
-                                float w, long n)
+/* y[i * ystep] += w * x[i * xstep] for i in [0, n). */
+static void smelt_conv_axpy_f32(float *y, long ystep, const float *x, long xstep, float w, long n)
 {
     long i = 0;
-    int j;
-    for (; i + 4 <= n; i += 4)
-        SMELT_CONV_UNROLL for (j = 0; j < 4; ++j) y[(i + j) * ystep] += w * x[(i + j) * xstep];
+    if (ystep == 1 && xstep == 1) {
+        for (; i + 4 <= n; i += 4) {
+            smelt_conv_v4 yv, xv;
+            memcpy(&yv, y + i, sizeof yv);
+            memcpy(&xv, x + i, sizeof xv);
+            yv = smelt_conv_fma4(yv, w, xv);
+            memcpy(y + i, &yv, sizeof yv);
+        }
+    }
     for (; i < n; ++i) y[i * ystep] += w * x[i * xstep];
 }
 
@@ -70,53 +98,68 @@ static void smelt_conv_tile_f32(const float *x, long off, const float *wb, const
 {
     const long hw = (long)p->h * p->w, dhw = hw * p->d, cg = p->c / p->group;
     const long sw = p->sw, tap = cg * SMELT_CONV_MB;
-    float a[SMELT_CONV_TW][SMELT_CONV_MB];
+    smelt_conv_v4 a[SMELT_CONV_TW][SMELT_CONV_NV];
     long ic;
-    int kd, kh, kw, j, o;
+    int kd, kh, kw, j, v;
     SMELT_CONV_UNROLL for (j = 0; j < SMELT_CONV_TW; ++j)
-        SMELT_CONV_UNROLL for (o = 0; o < SMELT_CONV_MB; ++o) a[j][o] = b[o];
+        SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) memcpy(&a[j][v], b + 4 * v, sizeof a[j][v]);
     for (kd = 0; kd < nkd; ++kd) {
         for (kh = 0; kh < nkh; ++kh) {
             for (kw = 0; kw < p->kw; ++kw) {
                 const float *xr = x + (off + kd * p->dd * hw + (long)kh * p->dh * p->w + kw * p->dw);
                 const float *wr = wb + (((long)kd * p->kh + kh) * p->kw + kw) * tap;
                 for (ic = 0; ic < cg; ++ic, xr += dhw, wr += SMELT_CONV_MB) {
+                    smelt_conv_v4 w4[SMELT_CONV_NV];
+                    memcpy(w4, wr, sizeof w4);
                     SMELT_CONV_UNROLL for (j = 0; j < SMELT_CONV_TW; ++j) {
-                        const float v = xr[j * sw];
-                        SMELT_CONV_UNROLL for (o = 0; o < SMELT_CONV_MB; ++o) a[j][o] += v * wr[o];
+                        const float xv = xr[j * sw];
+                        SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v)
+                            a[j][v] = smelt_conv_fma4(a[j][v], xv, w4[v]);
                     }
                 }
             }
         }
     }
     SMELT_CONV_UNROLL for (j = 0; j < SMELT_CONV_TW; ++j)
-        SMELT_CONV_UNROLL for (o = 0; o < SMELT_CONV_MB; ++o) out[j][o] = a[j][o];
+        SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) memcpy(&out[j][4 * v], &a[j][v], sizeof a[j][v]);
 }
 
-/* One edge column with only nkw kw taps in range; x + off is its first tap, wb its weights. */
+/* One edge column with only nkw kw taps in range; x + off is its first tap, wb its weights.
+ * Even and odd input channels accumulate apart: twice the independent additions in flight. */
 static void smelt_conv_column_f32(const float *x, long off, const float *wb, const float *b,
                                   const smelt_conv_params *p, int nkd, int nkh, int nkw,
                                   float out[SMELT_CONV_MB])
 {
     const long hw = (long)p->h * p->w, dhw = hw * p->d, cg = p->c / p->group;
     const long tap = cg * SMELT_CONV_MB;
-    float a[SMELT_CONV_MB];
+    smelt_conv_v4 a[SMELT_CONV_NV], a2[SMELT_CONV_NV];
     long ic;
-    int kd, kh, kw, o;
-    SMELT_CONV_UNROLL for (o = 0; o < SMELT_CONV_MB; ++o) a[o] = b[o];
+    int kd, kh, kw, v;
+    memcpy(a, b, sizeof a);
+    memset(a2, 0, sizeof a2);
     for (kd = 0; kd < nkd; ++kd) {
         for (kh = 0; kh < nkh; ++kh) {
             for (kw = 0; kw < nkw; ++kw) {
                 const float *xr = x + (off + kd * p->dd * hw + (long)kh * p->dh * p->w + kw * p->dw);
                 const float *wr = wb + (((long)kd * p->kh + kh) * p->kw + kw) * tap;
-                for (ic = 0; ic < cg; ++ic, xr += dhw, wr += SMELT_CONV_MB) {
-                    const float v = *xr;
-                    SMELT_CONV_UNROLL for (o = 0; o < SMELT_CONV_MB; ++o) a[o] += v * wr[o];
+                smelt_conv_v4 w4[2][SMELT_CONV_NV];
+                for (ic = 0; ic + 1 < cg; ic += 2, xr += 2 * dhw, wr += 2 * SMELT_CONV_MB) {
+                    memcpy(w4, wr, sizeof w4);
+                    SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) {
+                        a[v] = smelt_conv_fma4(a[v], xr[0], w4[0][v]);
+                        a2[v] = smelt_conv_fma4(a2[v], xr[dhw], w4[1][v]);
+                    }
+                }
+                if (ic < cg) {
+                    memcpy(w4[0], wr, sizeof w4[0]);
+                    SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v)
+                        a[v] = smelt_conv_fma4(a[v], xr[0], w4[0][v]);
                 }
             }
         }
     }
-    SMELT_CONV_UNROLL for (o = 0; o < SMELT_CONV_MB; ++o) out[o] = a[o];
+    SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) a[v] = smelt_conv_fma4(a[v], 1.0f, a2[v]);
+    memcpy(out, a, sizeof a);
 }
 
 /* y = act(conv(x, w) + bias), w packed (see the top of this file), bias may be NULL. */
@@ -173,9 +216,10 @@ SMELT_KERNEL void smelt_conv_f32(const float *x, const float *w, const float *bi
                                                       (int)(kw1 - kw0), acc[0]);
                                 ncols = 1;
                             }
-                            for (o = 0; o < nb; ++o)
-                                for (j = 0; j < ncols; ++j)
-                                    yrow[o * odhw + ow + j] = smelt_conv_act_f32(acc[j][o], &p->act);
+                            for (o = 0; o < nb; ++o) {
+                                for (j = 0; j < ncols; ++j) yrow[o * odhw + ow + j] = acc[j][o];
+                                smelt_conv_act_f32(yrow + o * odhw + ow, ncols, &p->act);
+                            }
                             ow += ncols;
                         }
                     }
@@ -242,8 +286,7 @@ SMELT_KERNEL void smelt_conv_dw_f32(const float *x, const float *w, const float 
                     }
                 }
             }
-            if (p->act.kind != SMELT_ACT_NONE)
-                for (i = 0; i < odhw; ++i) yc[i] = smelt_conv_act_f32(yc[i], &p->act);
+            smelt_conv_act_f32(yc, odhw, &p->act);
         }
     }
 }
@@ -283,20 +326,17 @@ SMELT_KERNEL void smelt_conv_transpose_f32(const float *x, const float *w, const
                             const float wv = wc[(kd * p->kh + kh) * p->kw + kw];
                             long iw0, iw1;
                             smelt_conv_taps(tw, p->w, sw, p->ow, &iw0, &iw1);
-                            for (id = id0; id < id1; ++id) {
-                                for (ih = ih0; ih < ih1; ++ih) {
-                                    const float *xr = xc + id * hw + ih * p->w;
-                                    const long yo = (id * p->sd + td) * ohw + (ih * p->sh + th) * p->ow;
-                                    if (iw1 > iw0)
-                                        smelt_conv_axpy_f32(yc + yo + iw0 * sw + tw, sw, xr + iw0, 1, wv, iw1 - iw0);
-                                }
-                            }
+                            if (iw1 == iw0) continue;
+                            for (id = id0; id < id1; ++id)
+                                for (ih = ih0; ih < ih1; ++ih)
+                                    smelt_conv_axpy_f32(yc + (id * p->sd + td) * ohw + (ih * p->sh + th) * p->ow
+                                                           + iw0 * sw + tw, sw,
+                                                        xc + id * hw + ih * p->w + iw0, 1, wv, iw1 - iw0);
                         }
                     }
                 }
             }
-            if (p->act.kind != SMELT_ACT_NONE)
-                for (i = 0; i < odhw; ++i) yc[i] = smelt_conv_act_f32(yc[i], &p->act);
+            smelt_conv_act_f32(yc, odhw, &p->act);
         }
     }
 }

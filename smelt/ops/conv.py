@@ -112,7 +112,9 @@ class Conv(Op):
         return [activation.apply(y, a.get("act"))]
 
     def _depthwise(self, node, g) -> bool:
-        return g[node.inputs[1]].shape[1] == 1
+        """One input channel per group and too few outputs per group to fill a weight block."""
+        w = g[node.inputs[1]].shape
+        return w[1] == 1 and w[0] // node.attrs["group"] < MB
 
     def scratch(self, node, g):
         w = g[node.inputs[1]]

@@ -72,18 +72,20 @@ SMELT_KERNEL void smelt_gather(void *dst, const void *src, const smelt_gather_pa
     const int32_t *tab = p->map[last];
     const uint8_t *s = (const uint8_t *)src + p->base;
     uint8_t *d = (uint8_t *)dst;
-    long idx[SMELT_MAX_RANK] = {0}, off[SMELT_MAX_RANK];
-    int filled[SMELT_MAX_RANK];   /* the row prefix through dim k-1 lies in the padding */
-    int k = 0;
-    off[0] = 0;
-    filled[0] = 0;
+    long idx[SMELT_MAX_RANK] = {0}, off[SMELT_MAX_RANK] = {0};
+    int filled[SMELT_MAX_RANK] = {0};   /* the row prefix through dim k-1 lies in the padding */
+    int k = 0, first = 1;
     for (;;) {
+        const long prev_off = off[last];
+        const int prev_filled = filled[last];
         for (; k < last; ++k) {   /* prefix offsets below the dim that moved */
             long m = p->map[k] ? p->map[k][idx[k]] : idx[k] * p->step[k];
             filled[k + 1] = filled[k] || (p->map[k] && m < 0);
             off[k + 1] = off[k] + m;
         }
-        if (filled[last]) {
+        if (!first && filled[last] == prev_filled && (prev_filled || off[last] == prev_off)) {
+            memcpy(d, d - n * e, (size_t)(n * e));   /* the row above again (upsampling, pad) */
+        } else if (filled[last]) {
             smelt_fill(d, p->fill, n, e);
         } else if (!tab) {
             if (step == e) memcpy(d, s + off[last], (size_t)(n * e));
@@ -96,6 +98,7 @@ SMELT_KERNEL void smelt_gather(void *dst, const void *src, const smelt_gather_pa
             smelt_copy_table(d + p->hi * e, row, tab + p->hi, n - p->hi, p->fill, e);
         }
         d += n * e;
+        first = 0;
         for (k = last - 1; k >= 0 && ++idx[k] == p->shape[k]; --k) idx[k] = 0;
         if (k < 0) return;
     }

@@ -44,6 +44,37 @@ SIGMOID_Q16 = np.array([
     65534, 65534, 65534, 65535], np.int64)
 
 
+def logistic16(v) -> np.ndarray:
+    """TFLM's int16 logistic of v, the input already rescaled (3 * 2^12 per unit): the table at
+    |v| / 2^9 linearly interpolated, negative inputs as 1 - sigmoid; Q0.15 output."""
+    v = np.asarray(v, np.int64)
+    a = np.abs(v)
+    uh = a >> 9
+    ua = SIGMOID_Q16[np.minimum(uh, 254)]
+    ub = SIGMOID_Q16[np.minimum(uh + 1, 255)]
+    r = np.where(uh >= 255, 0x7FFF << 10, (ua << 9) + (a & 0x1FF) * (ub - ua))
+    r = np.where(v >= 0, r + (1 << 9), (1 << 25) - r + (1 << 9) - 1)
+    return _wrap16(r >> 10)
+
+
+def tanh16(v) -> np.ndarray:
+    """TFLM's int16 tanh = 2 sigmoid(2v) - 1 from the same table at |v| / 2^8; Q0.15 output."""
+    v = np.asarray(v, np.int64)
+    a = np.abs(v)
+    uh = a >> 8
+    ua = SIGMOID_Q16[np.minimum(uh, 254)]
+    ub = SIGMOID_Q16[np.minimum(uh + 1, 255)]
+    r = np.where(uh >= 255, 0xFFFF << 8, (ua << 8) + (a & 0xFF) * (ub - ua))
+    r = np.where(v >= 0, r - (1 << 23) + (1 << 7), -r + (1 << 23) + (1 << 7) - 1)
+    return _wrap16(r >> 8)
+
+
+def rescale16(x, multiplier: int, shift: int) -> np.ndarray:
+    """The input rescaling of TFLM's int16 logistic/tanh: (x * multiplier + round) >> shift."""
+    rnd = (1 << (shift - 1)) if shift > 0 else 0
+    return (np.asarray(x, np.int64) * multiplier + rnd) >> shift
+
+
 def checked_log2(x: float) -> tuple[int, bool]:
     """TFLM CheckedLog2, in float32: (rounded log2(x), whether x is a power of two)."""
     f32 = np.float32
@@ -249,9 +280,7 @@ class _QSigmoidFamily(_QActivation):
 
     def values(self, node, g, x):
         if g[node.inputs[0]].dtype == "int16":
-            m, s = self.prepare16(node, g)
-            rnd = (1 << (s - 1)) if s > 0 else 0
-            return self.values16((x * m + rnd) >> s)
+            return self.values16(rescale16(x, *self.prepare16(node, g)))
         mult, left_shift, radius = self.prepare8(node, g)
         v = x - quant.zero_point(g[node.inputs[0]])
         q4 = quant.multiply_by_quantized_multiplier(np.clip(v, -radius, radius), mult, left_shift)
@@ -273,13 +302,7 @@ class QLogistic(_QSigmoidFamily):
         return quant.clamp(quant.rounding_divide_by_pot(q0, 23) - 128, -128, 127)
 
     def values16(self, v):
-        a = np.abs(v)
-        uh = a >> 9
-        ua = SIGMOID_Q16[np.minimum(uh, 254)]
-        ub = SIGMOID_Q16[np.minimum(uh + 1, 255)]
-        r = np.where(uh >= 255, 0x7FFF << 10, (ua << 9) + (a & 0x1FF) * (ub - ua))
-        r = np.where(v >= 0, r + (1 << 9), (1 << 25) - r + (1 << 9) - 1)
-        return _wrap16(r >> 10)
+        return logistic16(v)
 
     def reference(self, node, g, xs):
         if g[node.inputs[0]].dtype == "int8" and quant.zero_point(g[node.outputs[0]]) != -128:
@@ -297,10 +320,4 @@ class QTanh(_QSigmoidFamily):
         return quant.clamp(quant.rounding_divide_by_pot(q0, 24), -128, 127)
 
     def values16(self, v):
-        a = np.abs(v)
-        uh = a >> 8
-        ua = SIGMOID_Q16[np.minimum(uh, 254)]
-        ub = SIGMOID_Q16[np.minimum(uh + 1, 255)]
-        r = np.where(uh >= 255, 0xFFFF << 8, (ua << 8) + (a & 0xFF) * (ub - ua))
-        r = np.where(v >= 0, r - (1 << 23) + (1 << 7), -r + (1 << 23) + (1 << 7) - 1)
-        return _wrap16(r >> 8)
+        return tanh16(v)

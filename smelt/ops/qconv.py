@@ -123,9 +123,16 @@ class _QConvBase(QOp):
             "bias_full": self.bias_full(node, g, p, ctx)})
         int8 = x.dtype == "int8"
         bias = ctx.array("int32_t" if int8 else "int64_t", p["bias"])
+        args = [ctx.ptr(node.inputs[0]), ctx.ptr(node.inputs[1]), bias, ctx.ptr(node.outputs[0])]
+        if self.depthwise:   # one accumulator per output channel
+            args.append(ctx.scratch("int32_t" if int8 else "int64_t"))
         kind = "depthwise" if self.depthwise else "conv2d"
-        ctx.call(f"smelt_q{kind}_{'i8' if int8 else 'i16'}", ctx.ptr(node.inputs[0]), ctx.ptr(node.inputs[1]),
-                 bias, ctx.ptr(node.outputs[0]), params)
+        ctx.call(f"smelt_q{kind}_{'i8' if int8 else 'i16'}", *args, params)
+
+    def scratch(self, node, g):
+        if not self.depthwise:
+            return 0
+        return self.out_channels(node, g) * (4 if g[node.inputs[0]].dtype == "int8" else 8)
 
     def bias_full(self, node, g, p, ctx) -> str:
         """bias + input_offset * (sum of each output channel's weights), for int8 with constant

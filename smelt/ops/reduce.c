@@ -21,8 +21,9 @@ static inline long smelt_rows_next(smelt_rows *r, const smelt_reduce_params *p)
 }
 
 /* y[i] = F(y[i], v, i) for every input value v and the index i of its output (uses the
- * enclosing function's x, y and p). */
-#define SMELT_FOLD_ROWS(T, F)                                                                      \
+ * enclosing function's x, y and p). A row folded into one output runs four chains, started at
+ * the identity I and joined with C, so that no step waits on the previous one. */
+#define SMELT_FOLD_ROWS(T, F, C, I)                                                                \
     do {                                                                                           \
         smelt_rows r_;                                                                             \
         const long n_ = p->rank ? p->shape[p->rank - 1] : 0;                                       \
@@ -34,9 +35,15 @@ static inline long smelt_rows_next(smelt_rows *r, const smelt_reduce_params *p)
             if (kept_) {                                                                           \
                 for (j_ = 0; j_ < n_; ++j_) y[o_ + j_] = F(y[o_ + j_], x[j_], o_ + j_);            \
             } else {                                                                               \
-                T a_ = y[o_];                                                                      \
-                for (j_ = 0; j_ < n_; ++j_) a_ = F(a_, x[j_], o_);                                 \
-                y[o_] = a_;                                                                        \
+                T a0_ = y[o_], a1_ = I, a2_ = I, a3_ = I;                                          \
+                for (j_ = 0; j_ < (n_ & ~3L); j_ += 4) {                                           \
+                    a0_ = F(a0_, x[j_], o_);                                                       \
+                    a1_ = F(a1_, x[j_ + 1], o_);                                                   \
+                    a2_ = F(a2_, x[j_ + 2], o_);                                                   \
+                    a3_ = F(a3_, x[j_ + 3], o_);                                                   \
+                }                                                                                  \
+                for (; j_ < n_; ++j_) a0_ = F(a0_, x[j_], o_);                                     \
+                y[o_] = C(C(a0_, a1_, o_), C(a2_, a3_, o_), o_);                                   \
             }                                                                                      \
             x += n_;                                                                               \
         } while ((o_ = smelt_rows_next(&r_, p)) >= 0);                                             \
@@ -52,14 +59,14 @@ static inline long smelt_rows_next(smelt_rows *r, const smelt_reduce_params *p)
     {                                                                                              \
         long i;                                                                                    \
         for (i = 0; i < ny; ++i) y[i] = init;                                                      \
-        SMELT_FOLD_ROWS(T, SMELT_FOLD_MAX);                                                        \
+        SMELT_FOLD_ROWS(T, SMELT_FOLD_MAX, SMELT_FOLD_MAX, init);                                  \
     }                                                                                              \
     SMELT_KERNEL void smelt_reduce_min_##sfx(const T *x, T *y, long ny, T init,                    \
                                              const smelt_reduce_params *p)                         \
     {                                                                                              \
         long i;                                                                                    \
         for (i = 0; i < ny; ++i) y[i] = init;                                                      \
-        SMELT_FOLD_ROWS(T, SMELT_FOLD_MIN);                                                        \
+        SMELT_FOLD_ROWS(T, SMELT_FOLD_MIN, SMELT_FOLD_MIN, init);                                  \
     }
 
 /* ArgMax / ArgMin over the middle dim of outer x n x inner; best holds inner values. */
@@ -124,16 +131,18 @@ enum {
         long i;                                                                                    \
         for (i = 0; i < ny; ++i) y[i] = op == SMELT_REDUCE_PROD ? 1 : 0;                           \
         switch (op) {                                                                              \
-        case SMELT_REDUCE_PROD: SMELT_FOLD_ROWS(T, SMELT_FOLD_MUL); break;                         \
-        case SMELT_REDUCE_L1: SMELT_FOLD_ROWS(T, SMELT_FOLD_ADD_ABS); break;                       \
+        case SMELT_REDUCE_PROD: SMELT_FOLD_ROWS(T, SMELT_FOLD_MUL, SMELT_FOLD_MUL, 1); break;      \
+        case SMELT_REDUCE_L1: SMELT_FOLD_ROWS(T, SMELT_FOLD_ADD_ABS, SMELT_FOLD_ADD, 0); break;    \
         case SMELT_REDUCE_L2:                                                                      \
-        case SMELT_REDUCE_SUM_SQUARE: SMELT_FOLD_ROWS(T, SMELT_FOLD_ADD_SQUARE); break;            \
+        case SMELT_REDUCE_SUM_SQUARE:                                                              \
+            SMELT_FOLD_ROWS(T, SMELT_FOLD_ADD_SQUARE, SMELT_FOLD_ADD, 0);                          \
+            break;                                                                                 \
         case SMELT_REDUCE_LOG_SUM_EXP:                                                             \
             smelt_reduce_max_##sfx(x, m, ny, -INFINITY, p);                                        \
             for (i = 0; i < ny; ++i) if (m[i] == -INFINITY) m[i] = 0;   /* all -inf, or empty */   \
-            SMELT_FOLD_ROWS(T, SMELT_FOLD_ADD_EXP_##sfx);                                          \
+            SMELT_FOLD_ROWS(T, SMELT_FOLD_ADD_EXP_##sfx, SMELT_FOLD_ADD, 0);                       \
             break;                                                                                 \
-        default: SMELT_FOLD_ROWS(T, SMELT_FOLD_ADD); break;                                        \
+        default: SMELT_FOLD_ROWS(T, SMELT_FOLD_ADD, SMELT_FOLD_ADD, 0); break;                     \
         }                                                                                          \
         for (i = 0; i < ny; ++i) {                                                                 \
             switch (op) {                                                                          \

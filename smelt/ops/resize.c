@@ -3,7 +3,7 @@
 
 #ifdef SMELT_FLOAT
 typedef struct {
-    long outer, in_len, out_len, inner;   /* x: outer x in_len x inner, y: outer x out_len x inner */
+    long outer, in_len, out_len, inner;   /* x: outer x in_len x inner; y: out_len instead */
     const int32_t *i0, *i1;               /* per output index: the two input indices blended */
     const float *w;                       /* weight of i1 */
     float fill;                           /* where i0 is -1 (tf_crop_and_resize outside the roi) */
@@ -13,6 +13,13 @@ SMELT_KERNEL void smelt_resize_linear_f32(const float *x, float *y, const smelt_
 {
     const long inner = p->inner;
     long o, j, k;
+    if (inner == 1) {   /* the last dim: one value per output, no inner loop */
+        for (o = 0; o < p->outer; ++o, x += p->in_len, y += p->out_len) {
+            for (j = 0; j < p->out_len; ++j)
+                y[j] = p->i0[j] < 0 ? p->fill : x[p->i0[j]] + p->w[j] * (x[p->i1[j]] - x[p->i0[j]]);
+        }
+        return;
+    }
     for (o = 0; o < p->outer; ++o, x += p->in_len * inner) {
         for (j = 0; j < p->out_len; ++j, y += inner) {
             const float *a, *b;

@@ -88,6 +88,8 @@ class Resize(Op):
         mode = at.get("mode", "nearest")
         if mode not in ("nearest", "linear"):
             raise self.unsupported(node, f"mode {mode!r} (supported: nearest, linear)")
+        if 0 in shape:
+            raise self.unsupported(node, f"empty input {shape}")
         if opset < 11:
             scales, sizes, roi = self.const(node, g, 1), None, None
             coord, nearest = "asymmetric", "simple"
@@ -99,12 +101,15 @@ class Resize(Op):
             raise self.unsupported(node, f"coordinate_transformation_mode {coord!r}, nearest_mode {nearest!r}")
         axes = [a + rank if a < 0 else a for a in at.get("axes", range(rank))]
         policy = at.get("keep_aspect_ratio_policy", "stretch")
+        given = scales if scales is not None and scales.size else sizes
+        if given is None or given.size != len(axes):
+            raise self.unsupported(node, f"scales / sizes {given} for axes {axes}")
         if scales is not None and scales.size:
             full = [1.0] * rank
             for a, s in zip(axes, scales.tolist()):
                 full[a] = float(s)
             out = [int(F32(n) * F32(s)) for n, s in zip(shape, full)]   # in float32, as onnxruntime
-        elif sizes is not None and sizes.size:
+        else:
             out = list(shape)
             for a, s in zip(axes, sizes.tolist()):
                 out[a] = int(s)
@@ -114,11 +119,11 @@ class Resize(Op):
                 s = pick(full[a] for a in axes)
                 full = [s if i in axes else 1.0 for i in range(rank)]
                 out = [int(s * n + 0.5) if i in axes else n for i, n in enumerate(shape)]
-        else:
-            raise self.unsupported(node, "neither scales nor sizes given")
         if at.get("antialias", 0) and min(full) < 1:
             raise self.unsupported(node, "antialias when downsampling")
         if coord == "tf_crop_and_resize":
+            if roi is None or roi.size != 2 * len(axes):
+                raise self.unsupported(node, f"tf_crop_and_resize with roi {roi}")
             full_roi = [0.0] * rank + [1.0] * rank
             for k, a in enumerate(axes):
                 full_roi[a], full_roi[rank + a] = float(roi[k]), float(roi[len(axes) + k])
@@ -133,7 +138,7 @@ class Resize(Op):
         x = g[node.inputs[0]]
         if node.attrs["mode"] == "linear":
             self.check_dtype(node, x.dtype, ("float32",))
-        if min(node.attrs["shape"], default=1) <= 0 or x.size == 0:
+        if min(node.attrs["shape"], default=1) <= 0:
             raise self.unsupported(node, f"empty resize {x.shape} -> {node.attrs['shape']}")
         return [(node.attrs["shape"], x.dtype)]
 
@@ -157,10 +162,11 @@ class Resize(Op):
         return [y.astype(xs[0].dtype)]
 
     def passes(self, node, g) -> list[int]:
-        """The dims a linear resize interpolates, shrinking ones first (smaller intermediates)."""
+        """The dims a linear resize interpolates: shrinking ones first (smaller intermediates),
+        then inner ones first (their pass moves single elements, the others whole rows)."""
         shape = g[node.inputs[0]].shape
         dims = [d for d, n in enumerate(shape) if not is_identity(node.attrs, d, n)]
-        return sorted(dims, key=lambda d: node.attrs["shape"][d] / shape[d])
+        return sorted(dims, key=lambda d: (node.attrs["shape"][d] / shape[d], -d))
 
     def intermediates(self, node, g) -> list[tuple[int, ...]]:
         """Shapes after each linear pass but the last."""
