@@ -9,7 +9,7 @@ import numpy as np
 
 from . import pipeline, report as report_mod
 from .codegen import c as cgen, project
-from .errors import ModelFormatError, SmeltError
+from .errors import SmeltError
 from .ir import Graph
 from .plan import memory
 from .runtime import hostlib, interp

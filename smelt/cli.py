@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -67,10 +66,33 @@ def onnxruntime_outputs(model_path, feeds: dict) -> list[np.ndarray]:
     return sess.run(None, {k: v for k, v in feeds.items() if k in names})
 
 
+def verify_tflm(args) -> int:
+    """Bit-exactness with TensorFlow Lite Micro: mismatching bytes per output (and layer)."""
+    from .runtime import tflm
+    cmp = tflm.compare(args.model, n_inputs=args.runs, seed=args.seed, layers=args.layers)
+    print(cmp.table())
+    bad = cmp.mismatches + (sum(cmp.layers.values()) if args.layers else 0)
+    floats_ok = all(err <= args.atol + args.rtol for err in cmp.max_abs_error.values())
+    # float tensors are compared within tolerance; integer ones must match byte for byte
+    int_bad = sum(n for name, n in {**cmp.outputs, **cmp.layers}.items() if name not in cmp.max_abs_error)
+    ok = int_bad == 0 and floats_ok
+    print(f"{'OK' if ok else 'MISMATCH'}: {args.runs} random input(s), compiled C vs TFLM, "
+          f"{bad} mismatching bytes" + ("" if not cmp.max_abs_error else
+                                        f", max float |diff| {max(cmp.max_abs_error.values()):.3g}"))
+    return 0 if ok else 1
+
+
 def cmd_verify(args) -> int:
     from . import compile
+    against = args.against or ("tflm" if str(args.model).endswith(".tflite") else "onnxruntime")
+    if against == "tflm":
+        if not str(args.model).endswith(".tflite"):
+            raise SmeltError("--against tflm needs a .tflite model")
+        return verify_tflm(args)
     if str(args.model).endswith(".tflite"):
-        raise SmeltError("verify of .tflite models (against TFLM) is not available yet; give an .onnx model")
+        raise SmeltError("a .tflite model is verified against TFLM: use --against tflm")
+    if args.layers:
+        raise SmeltError("--layers is available with --against tflm")
     art = compile(args.model, args.output, name=args.name, input_shapes=_shapes(args.input_shape))
     worst, ok = 0.0, True
     for i in range(args.runs):
@@ -96,7 +118,7 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     def common(p, out_default=None):
-        p.add_argument("model", help="an .onnx file")
+        p.add_argument("model", help="an .onnx or .tflite file")
         p.add_argument("--name", default="model", help="C prefix and file names (default: model)")
         p.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
                        help="freeze an input's shape (dynamic dimensions)")
@@ -111,8 +133,11 @@ def main(argv=None) -> int:
     common(p)
     p.set_defaults(fn=cmd_inspect)
 
-    p = sub.add_parser("verify", help="build for the host, run, compare with onnxruntime")
+    p = sub.add_parser("verify", help="build for the host, run, compare with onnxruntime (ONNX) or TFLM (TFLite)")
     common(p)
+    p.add_argument("--against", choices=["onnxruntime", "tflm"], default=None,
+                   help="the oracle (default: onnxruntime for .onnx, tflm for .tflite)")
+    p.add_argument("--layers", action="store_true", help="with tflm: compare every intermediate tensor too")
     p.add_argument("-o", "--output", default=None, help="keep the generated folder here")
     p.add_argument("--runs", type=int, default=3, help="random inputs to try (default 3)")
     p.add_argument("--seed", type=int, default=0)

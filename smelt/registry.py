@@ -69,7 +69,7 @@ class Example:
 class Op:
     name: str = ""
     onnx: tuple[str, ...] | None = None   # ONNX op_types mapped here; None = (name,)
-    kernel: str | None = None             # C file stem in smelt/ops
+    kernel: str | tuple[str, ...] | None = None   # C file stem(s) in smelt/ops, in include order
     alias: bool = False                   # output 0 is input 0 reinterpreted (Reshape family)
     elementwise: bool = False             # out[i] depends on in[i] only (may run in place)
     foldable: bool = True                 # may be evaluated at compile time on constant inputs

@@ -673,3 +673,29 @@ def test_float_ops_within_rounding():
     mb.output(t[11], t[7])
     cmp = tflm.compare(mb.build(), 10, 0)
     assert max(cmp.max_abs_error.values()) < 1e-5, cmp.table()
+
+
+def test_float_conv_pool_within_rounding():
+    """Float NHWC CONV_2D / DEPTHWISE_CONV_2D / pools run as NCHW Conv / pools between Transposes."""
+    r = rng(12)
+    mb = ModelBuilder()
+    x = mb.input((1, 9, 8, 3), "float32")
+    w = mb.const(r.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32))
+    b = mb.const(r.normal(0, 0.3, 4).astype(np.float32))
+    t1 = mb.tensor((1, 5, 4, 4), "float32")
+    mb.op("CONV_2D", [x, w, b], [t1], "Conv2DOptions", Padding="SAME", StrideH=2, StrideW=2,
+          DilationHFactor=1, DilationWFactor=1, FusedActivationFunction="RELU6")
+    dw = mb.const(r.normal(0, 0.3, (1, 3, 3, 8)).astype(np.float32))
+    db = mb.const(r.normal(0, 0.3, 8).astype(np.float32))
+    t2 = mb.tensor((1, 5, 4, 8), "float32")
+    mb.op("DEPTHWISE_CONV_2D", [t1, dw, db], [t2], "DepthwiseConv2DOptions", Padding="SAME", StrideH=1,
+          StrideW=1, DepthMultiplier=2, DilationHFactor=1, DilationWFactor=1, FusedActivationFunction="RELU")
+    t3 = mb.tensor((1, 3, 2, 8), "float32")
+    mb.op("AVERAGE_POOL_2D", [t2], [t3], "Pool2DOptions", Padding="SAME", StrideH=2, StrideW=2,
+          FilterHeight=3, FilterWidth=3)
+    t4 = mb.tensor((1, 2, 1, 8), "float32")
+    mb.op("MAX_POOL_2D", [t3], [t4], "Pool2DOptions", Padding="VALID", StrideH=1, StrideW=1,
+          FilterHeight=2, FilterWidth=2)
+    mb.output(t4)
+    cmp = tflm.compare(mb.build(), 10, 0)
+    assert max(cmp.max_abs_error.values()) < 1e-5, cmp.table()

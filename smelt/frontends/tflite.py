@@ -1,7 +1,8 @@
 """TFLite flatbuffer (.tflite file or bytes) -> ir.Graph.
 
-Float models map onto the float IR ops (FULLY_CONNECTED -> Gemm, RESHAPE -> Reshape, ...);
-quantized models (int8, and 16x8: int16 activations with int8 weights) map onto smelt's
+Float models map onto the float IR ops, given in ONNX form and canonicalized by each op's
+from_onnx (FULLY_CONNECTED -> Gemm, RESHAPE -> Reshape, ...; the NHWC window ops CONV_2D,
+DEPTHWISE_CONV_2D and the pools become NCHW Conv / pools between two Transposes); quantized models (int8, and 16x8: int16 activations with int8 weights) map onto smelt's
 quantized ops (QConv2D, QFullyConnected, ...; smelt/ops/q*.py), which compute TFLM's Prepare
 (multipliers, shifts, tables) from the tensors' QuantParams and Eval bit-exactly.
 
@@ -311,7 +312,8 @@ CONVERTERS = {}
 # Float and data-movement IR ops shared with the ONNX front end: given in ONNX (opset 13) form
 # and canonicalized by their own from_onnx, so their canonical attrs stay theirs to define.
 ONNX_FORM = {"Gemm", "MatMul", "Reshape", "Softmax", "Clip", "Relu", "Sigmoid", "Tanh", "LeakyRelu",
-             "HardSwish", "Add", "Sub", "Mul", "Concat", "Pad", "Transpose", "Slice", "ReduceMean"}
+             "HardSwish", "Add", "Sub", "Mul", "Concat", "Pad", "Transpose", "Slice", "ReduceMean",
+             "Conv", "MaxPool", "AveragePool"}
 I64 = np.int64
 
 
@@ -391,6 +393,36 @@ def _apply_float_act(c: _OpContext, src: str, act: str) -> None:
     c.node(kind, [src], [c.outputs[0]], consts=consts)
 
 
+def _float_nchw(c: _OpContext, op: str, attrs: dict, act: str, weights=None, group: int = 1) -> None:
+    """A float NHWC window operator as ONNX's NCHW Conv / pool between two Transposes (weights
+    transposed at compile time); the activation sits before the back-transpose, where the fuse
+    pass can merge it into the Conv."""
+    x = c.tensor(0)
+    nchw = c.temp("nchw")
+    c.node("Transpose", [x.name], [nchw], {"perm": [0, 3, 1, 2]}, declared=[])
+    top, left, bottom, right = attrs["pads"]
+    onnx = {"strides": list(attrs["strides"]), "pads": [top, left, bottom, right]}
+    inputs = [nchw]
+    if op == "Conv":
+        w = c.g.add_const(f"{c.outputs[0]}/weights_oihw", weights).name
+        inputs += [w] + ([c.inputs[2]] if len(c.inputs) > 2 and c.inputs[2] else [])
+        onnx.update(dilations=list(attrs["dilations"]), group=group)
+    else:
+        onnx["kernel_shape"] = list(attrs["kernel"])
+        if op == "AveragePool":
+            onnx["count_include_pad"] = 0   # TFLite averages over the in-image taps only
+    y = c.temp("y_nchw")
+    c.node(op, inputs, [y], onnx, declared=[])
+    if act != "NONE":
+        if act not in FLOAT_ACT:
+            raise c.unsupported(f"fused activation {act}")
+        kind, a, b = FLOAT_ACT[act]
+        z = c.temp("act")
+        c.node(kind, [y], [z], declared=[], consts=[np.float32(a), np.float32(b)] if kind == "Clip" else [])
+        y = z
+    c.node("Transpose", [y], attrs={"perm": [0, 2, 3, 1]})
+
+
 @converter("CONV_2D")
 def _conv2d(c: _OpContext) -> None:
     opts = c.options("Conv2DOptions")
@@ -398,7 +430,9 @@ def _conv2d(c: _OpContext) -> None:
     attrs = _window_attrs(c, opts, w.shape[1], w.shape[2], (opts.DilationHFactor(), opts.DilationWFactor()))
     act = c.activation(opts)
     if c.is_float():
-        raise c.unsupported("float CONV_2D (NHWC) is not mapped yet; quantize the model to int8")
+        groups = c.tensor(0).shape[3] // w.shape[3]
+        _float_nchw(c, "Conv", attrs, act, np.ascontiguousarray(c.const(1).transpose(0, 3, 1, 2)), groups)
+        return
     _check_quantized(c, 0, 1, 2)
     attrs["activation"] = _fused(c, act)
     c.node("QConv2D", c.inputs[:3], attrs=attrs)
@@ -410,8 +444,9 @@ def _depthwise(c: _OpContext) -> None:
     x, w = c.tensor(0), c.tensor(1)
     attrs = _window_attrs(c, opts, w.shape[1], w.shape[2], (opts.DilationHFactor(), opts.DilationWFactor()))
     act = c.activation(opts)
-    if c.is_float():
-        raise c.unsupported("float DEPTHWISE_CONV_2D (NHWC) is not mapped yet; quantize the model to int8")
+    if c.is_float():   # [1, H, W, C*M] -> [C*M, 1, H, W], one group per input channel
+        _float_nchw(c, "Conv", attrs, act, np.ascontiguousarray(c.const(1).transpose(3, 0, 1, 2)), x.shape[3])
+        return
     _check_quantized(c, 0, 1, 2)
     if w.shape[3] % x.shape[3]:
         raise c.unsupported(f"{w.shape[3]} output channels are not a multiple of {x.shape[3]} input channels")
@@ -429,7 +464,8 @@ def _pool(c: _OpContext) -> None:
     attrs["kernel"] = (kh, kw)
     act = c.activation(opts)
     if c.is_float():
-        raise c.unsupported(f"float {c.bname} (NHWC) is not mapped yet; quantize the model to int8")
+        _float_nchw(c, "AveragePool" if c.bname == "AVERAGE_POOL_2D" else "MaxPool", attrs, act)
+        return
     _check_quantized(c, 0)
     attrs["activation"] = _fused(c, act)
     c.node("QAveragePool2D" if c.bname == "AVERAGE_POOL_2D" else "QMaxPool2D", c.inputs[:1], attrs=attrs)

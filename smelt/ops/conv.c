@@ -2,27 +2,32 @@
  * three spatial dims are all seen as D x H x W (missing leading dims are 1).
  *
  * smelt_conv_f32 reads its weights packed in blocks of SMELT_CONV_MB output channels,
- * [group][block][kd][kh][kw][c/group][MB] (zero-padded past the group's last channel): a kernel tap
- * then loads MB contiguous weights and broadcasts one input value per output column, so an
- * MB x SMELT_CONV_TW register tile does MB * TW multiply-adds per load pair, for any stride.
- * Columns whose window lies inside the input run as tiles with no bounds checks; only the few
- * edge columns compute their valid taps. The valid row taps are found once per output row. */
+ * [group][block][kd][kh][kw][c/group][MB] (zero-padded past the group's last channel). A tile of
+ * TW outputs times MB channels then loads MB contiguous weights per tap and input channel and
+ * broadcasts one input value per output: MB * TW multiply-adds per MB + TW loads, at any
+ * stride. Tiles need every tap of their outputs in range, so no bounds are tested inside them:
+ * rows of outputs are tiled along the width; the outputs near the left and right edges go in
+ * tiles down a column (of rows whose taps are all in range); the rest, one at a time. */
 
 #ifdef SMELT_FLOAT
 
 #define SMELT_CONV_MB 8   /* output channels per weight block: ops/conv.py packs with it */
-#ifndef SMELT_CONV_TW
-#define SMELT_CONV_TW 4   /* output columns per register tile */
-#endif
+#define SMELT_CONV_TW 4   /* outputs per tile */
 #define SMELT_CONV_NV (SMELT_CONV_MB / 4)   /* 4-float vectors per weight block */
 
 /* Four output channels. As a GNU C vector it is a SIMD register wherever the target has one,
  * whatever the auto-vectorizer makes of the loops around it; plain C99 otherwise. */
 #if defined(__GNUC__) && !defined(SMELT_PLAIN_C)
 typedef float smelt_conv_v4 __attribute__((vector_size(16)));
+typedef int32_t smelt_conv_i4 __attribute__((vector_size(16)));
 static smelt_conv_v4 smelt_conv_fma4(smelt_conv_v4 a, float s, smelt_conv_v4 w)
 {
     return a + s * w;
+}
+static smelt_conv_v4 smelt_conv_relu4(smelt_conv_v4 a)
+{
+    const smelt_conv_v4 zero = {0.0f, 0.0f, 0.0f, 0.0f};
+    return (smelt_conv_v4)((smelt_conv_i4)a & (a > zero));   /* no branch per value */
 }
 #else
 typedef struct { float f[4]; } smelt_conv_v4;
@@ -30,6 +35,12 @@ static smelt_conv_v4 smelt_conv_fma4(smelt_conv_v4 a, float s, smelt_conv_v4 w)
 {
     int i;
     for (i = 0; i < 4; ++i) a.f[i] += s * w.f[i];
+    return a;
+}
+static smelt_conv_v4 smelt_conv_relu4(smelt_conv_v4 a)
+{
+    int i;
+    for (i = 0; i < 4; ++i) a.f[i] = a.f[i] > 0.0f ? a.f[i] : 0.0f;
     return a;
 }
 #endif
@@ -65,11 +76,17 @@ SMELT_KERNEL void smelt_conv_taps(long start, long k, long step, long n, long *l
 /* y[i] = act(y[i]) for i in [0, n). */
 static void smelt_conv_act_f32(float *y, long n, const smelt_act *act)
 {
-    long i;
+    long i = 0;
     if (act->kind == SMELT_ACT_RELU) {
-        for (i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        for (; i + 4 <= n; i += 4) {
+            smelt_conv_v4 v;
+            memcpy(&v, y + i, sizeof v);
+            v = smelt_conv_relu4(v);
+            memcpy(y + i, &v, sizeof v);
+        }
+        for (; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
     } else if (act->kind != SMELT_ACT_NONE) {
-        for (i = 0; i < n; ++i) y[i] = smelt_act_f32(y[i], act);
+        for (; i < n; ++i) y[i] = smelt_act_f32(y[i], act);
     }
 }
 
@@ -89,15 +106,16 @@ static void smelt_conv_axpy_f32(float *y, long ystep, const float *x, long xstep
     for (; i < n; ++i) y[i * ystep] += w * x[i * xstep];
 }
 
-/* TW output columns: out[j][o] = b[o] + sum over the nkd x nkh row taps in range, all kw taps
- * and the input channels of x[ic][kd][kh][j * sw + kw * dw] * w[o][ic][kd][kh][kw]. x + off is
- * the first tap, wb its weights. */
-static void smelt_conv_tile_f32(const float *x, long off, const float *wb, const float *b,
-                                const smelt_conv_params *p, int nkd, int nkh,
+/* A tile: out[j][o] = b[o] + the sum over nkd x nkh x nkw taps and the input channels of
+ * x[off + j * step + tap offset + ic * d*h*w] * w[o][ic][tap]. x + off is the first output's first
+ * tap in range, wb its weights; every tap of every output is in range. relu: apply it here, in
+ * registers. */
+static void smelt_conv_tile_f32(const float *x, long off, long step, const float *wb, const float *b,
+                                const smelt_conv_params *p, int nkd, int nkh, int nkw, int relu,
                                 float out[SMELT_CONV_TW][SMELT_CONV_MB])
 {
     const long hw = (long)p->h * p->w, dhw = hw * p->d, cg = p->c / p->group;
-    const long sw = p->sw, tap = cg * SMELT_CONV_MB;
+    const long tap = cg * SMELT_CONV_MB;
     smelt_conv_v4 a[SMELT_CONV_TW][SMELT_CONV_NV];
     long ic;
     int kd, kh, kw, j, v;
@@ -105,14 +123,14 @@ static void smelt_conv_tile_f32(const float *x, long off, const float *wb, const
         SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) memcpy(&a[j][v], b + 4 * v, sizeof a[j][v]);
     for (kd = 0; kd < nkd; ++kd) {
         for (kh = 0; kh < nkh; ++kh) {
-            for (kw = 0; kw < p->kw; ++kw) {
+            for (kw = 0; kw < nkw; ++kw) {
                 const float *xr = x + (off + kd * p->dd * hw + (long)kh * p->dh * p->w + kw * p->dw);
                 const float *wr = wb + (((long)kd * p->kh + kh) * p->kw + kw) * tap;
                 for (ic = 0; ic < cg; ++ic, xr += dhw, wr += SMELT_CONV_MB) {
                     smelt_conv_v4 w4[SMELT_CONV_NV];
                     memcpy(w4, wr, sizeof w4);
                     SMELT_CONV_UNROLL for (j = 0; j < SMELT_CONV_TW; ++j) {
-                        const float xv = xr[j * sw];
+                        const float xv = xr[j * step];
                         SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v)
                             a[j][v] = smelt_conv_fma4(a[j][v], xv, w4[v]);
                     }
@@ -120,15 +138,19 @@ static void smelt_conv_tile_f32(const float *x, long off, const float *wb, const
             }
         }
     }
-    SMELT_CONV_UNROLL for (j = 0; j < SMELT_CONV_TW; ++j)
-        SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) memcpy(&out[j][4 * v], &a[j][v], sizeof a[j][v]);
+    SMELT_CONV_UNROLL for (j = 0; j < SMELT_CONV_TW; ++j) {
+        SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) {
+            if (relu) a[j][v] = smelt_conv_relu4(a[j][v]);
+            memcpy(&out[j][4 * v], &a[j][v], sizeof a[j][v]);
+        }
+    }
 }
 
-/* One edge column with only nkw kw taps in range; x + off is its first tap, wb its weights.
- * Even and odd input channels accumulate apart: twice the independent additions in flight. */
-static void smelt_conv_column_f32(const float *x, long off, const float *wb, const float *b,
-                                  const smelt_conv_params *p, int nkd, int nkh, int nkw,
-                                  float out[SMELT_CONV_MB])
+/* One output, as a tile's first (its own taps in range). Even and odd input channels add up
+ * apart: twice the independent additions in flight. */
+static void smelt_conv_point_f32(const float *x, long off, const float *wb, const float *b,
+                                 const smelt_conv_params *p, int nkd, int nkh, int nkw, int relu,
+                                 float out[SMELT_CONV_MB])
 {
     const long hw = (long)p->h * p->w, dhw = hw * p->d, cg = p->c / p->group;
     const long tap = cg * SMELT_CONV_MB;
@@ -158,69 +180,105 @@ static void smelt_conv_column_f32(const float *x, long off, const float *wb, con
             }
         }
     }
-    SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) a[v] = smelt_conv_fma4(a[v], 1.0f, a2[v]);
+    SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) {
+        a[v] = smelt_conv_fma4(a[v], 1.0f, a2[v]);
+        if (relu) a[v] = smelt_conv_relu4(a[v]);
+    }
     memcpy(out, a, sizeof a);
 }
 
-/* y = act(conv(x, w) + bias), w packed (see the top of this file), bias may be NULL. */
+/* y[o * ostride + j * step] = act(acc[j][o]) for n outputs and the block's nb channels (the
+ * tiles applied a ReLU already). */
+static void smelt_conv_store_f32(float *y, long ostride, long step, float acc[][SMELT_CONV_MB],
+                                 int n, int nb, const smelt_act *act)
+{
+    const int other = act->kind != SMELT_ACT_NONE && act->kind != SMELT_ACT_RELU;
+    int j, o;
+    for (o = 0; o < nb; ++o, y += ostride)
+        for (j = 0; j < n; ++j) y[j * step] = other ? smelt_act_f32(acc[j][o], act) : acc[j][o];
+}
+
+/* One output row (od, oh) of a weight block. Columns [ow_in, ow_tiles) go in row tiles; the
+ * others too unless `edges` is 0 (the caller tiles them down the columns). */
+static void smelt_conv_row_f32(const float *x, const float *wb, const float *b, float *y,
+                               const smelt_conv_params *p, long od, long oh, int nb,
+                               long ow_in, long ow_tiles, int edges)
+{
+    const long hw = (long)p->h * p->w, odhw = (long)p->od * p->oh * p->ow, tap = (long)(p->c / p->group) * SMELT_CONV_MB;
+    const long id = od * p->sd - p->pd, ih = oh * p->sh - p->ph;
+    const int relu = p->act.kind == SMELT_ACT_RELU;
+    float acc[SMELT_CONV_TW][SMELT_CONV_MB];
+    long kd0, kd1, kh0, kh1, kw0, kw1, row, ow, i;
+    const float *wrow;
+    smelt_conv_taps(id, p->kd, p->dd, p->d, &kd0, &kd1);
+    smelt_conv_taps(ih, p->kh, p->dh, p->h, &kh0, &kh1);
+    row = (id + kd0 * p->dd) * hw + (ih + kh0 * p->dh) * p->w;   /* first row tap in range */
+    wrow = wb + (kd0 * p->kh + kh0) * p->kw * tap;
+    y += (od * p->oh + oh) * p->ow;
+    for (ow = ow_in; ow < ow_tiles; ow += SMELT_CONV_TW) {
+        smelt_conv_tile_f32(x, row + ow * p->sw - p->pw, p->sw, wrow, b, p, (int)(kd1 - kd0),
+                            (int)(kh1 - kh0), p->kw, relu, acc);
+        smelt_conv_store_f32(y + ow, odhw, 1, acc, SMELT_CONV_TW, nb, &p->act);
+    }
+    for (i = 0; edges && i < ow_in + p->ow - ow_tiles; ++i) {
+        const long ow = i < ow_in ? i : ow_tiles + i - ow_in, iw = ow * p->sw - p->pw;
+        smelt_conv_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
+        smelt_conv_point_f32(x, row + iw + kw0 * p->dw, wrow + kw0 * tap, b, p, (int)(kd1 - kd0),
+                             (int)(kh1 - kh0), (int)(kw1 - kw0), relu, acc[0]);
+        smelt_conv_store_f32(y + ow, odhw, 1, acc, 1, nb, &p->act);
+    }
+}
+
+/* y = act(conv(x, w) + bias); w packed (see the top of this file); bias may be NULL. */
 SMELT_KERNEL void smelt_conv_f32(const float *x, const float *w, const float *bias, float *y,
                                  const smelt_conv_params *p)
 {
-    const long hw = (long)p->h * p->w, dhw = hw * p->d, ohw = (long)p->oh * p->ow;
-    const long odhw = ohw * p->od, ktaps = (long)p->kd * p->kh * p->kw;
-    const int cg = p->c / p->group, mg = p->m / p->group;
-    const int nblk = (mg + SMELT_CONV_MB - 1) / SMELT_CONV_MB;
-    /* Columns [ow_in, ow_out) have all kw taps inside the input; tiles cover [ow_in, ow_tiles). */
-    long ow_in, ow_out, ow_tiles;
+    const long dhw = (long)p->d * p->h * p->w, odhw = (long)p->od * p->oh * p->ow;
+    const long ktaps = (long)p->kd * p->kh * p->kw, cg = p->c / p->group, tap = cg * SMELT_CONV_MB;
+    const int mg = p->m / p->group, nblk = (mg + SMELT_CONV_MB - 1) / SMELT_CONV_MB;
+    const int relu = p->act.kind == SMELT_ACT_RELU;
+    /* outputs [ow_in, ow_out) x [oh_in, oh_out) have all their kw (kh) taps in range */
+    long ow_in, ow_out, ow_tiles, oh_in, oh_out;
     int n, g, blk;
     smelt_conv_taps(-(long)p->pw, p->ow, p->sw, p->w - (long)(p->kw - 1) * p->dw, &ow_in, &ow_out);
+    smelt_conv_taps(-(long)p->ph, p->oh, p->sh, p->h - (long)(p->kh - 1) * p->dh, &oh_in, &oh_out);
     ow_tiles = ow_in + (ow_out - ow_in) / SMELT_CONV_TW * SMELT_CONV_TW;
     for (n = 0; n < p->batch; ++n) {
         for (g = 0; g < p->group; ++g) {
-            const float *xg = x + ((long)n * p->c + (long)g * cg) * dhw;
+            const float *xg = x + ((long)n * p->c + g * cg) * dhw;
             for (blk = 0; blk < nblk; ++blk) {
                 const int oc = g * mg + blk * SMELT_CONV_MB;
-                const int nb = mg - blk * SMELT_CONV_MB < SMELT_CONV_MB ? mg - blk * SMELT_CONV_MB
-                                                                        : SMELT_CONV_MB;
-                const float *wb = w + ((long)g * nblk + blk) * ktaps * cg * SMELT_CONV_MB;
+                const int nb = mg - blk * SMELT_CONV_MB < SMELT_CONV_MB ? mg - blk * SMELT_CONV_MB : SMELT_CONV_MB;
+                const float *wb = w + ((long)g * nblk + blk) * ktaps * tap;
                 float *yb = y + ((long)n * p->m + oc) * odhw;
                 float b[SMELT_CONV_MB];
-                int o, od, oh;
+                long od, oh, r, i;
+                int o;
                 for (o = 0; o < SMELT_CONV_MB; ++o) b[o] = bias && o < nb ? bias[oc + o] : 0.0f;
                 for (od = 0; od < p->od; ++od) {
-                    const long id = (long)od * p->sd - p->pd;
-                    long kd0, kd1;
-                    smelt_conv_taps(id, p->kd, p->dd, p->d, &kd0, &kd1);
-                    for (oh = 0; oh < p->oh; ++oh) {
-                        const long ih = (long)oh * p->sh - p->ph;
-                        /* offset in xg of the first row tap in range, and its weights */
-                        long kh0, kh1, row, ow;
-                        const float *wrow;
-                        float *yrow = yb + (long)od * ohw + (long)oh * p->ow;
-                        smelt_conv_taps(ih, p->kh, p->dh, p->h, &kh0, &kh1);
-                        row = (id + kd0 * p->dd) * hw + (ih + kh0 * p->dh) * p->w;
-                        wrow = wb + (kd0 * p->kh + kh0) * p->kw * cg * SMELT_CONV_MB;
-                        for (ow = 0; ow < p->ow; ) {
-                            float acc[SMELT_CONV_TW][SMELT_CONV_MB];
-                            const long iw = ow * p->sw - p->pw;
-                            int j, ncols = SMELT_CONV_TW;
-                            if (ow >= ow_in && ow < ow_tiles) {
-                                smelt_conv_tile_f32(xg, row + iw, wrow, b, p, (int)(kd1 - kd0),
-                                                    (int)(kh1 - kh0), acc);
-                            } else {
-                                long kw0, kw1;
+                    for (oh = 0; oh < p->oh; ) {
+                        /* TW rows with all their kh taps in range: tile their edge outputs down the columns */
+                        if (oh >= oh_in && oh + SMELT_CONV_TW <= oh_out) {
+                            const long id = od * p->sd - p->pd;
+                            long kd0, kd1, kw0, kw1;
+                            smelt_conv_taps(id, p->kd, p->dd, p->d, &kd0, &kd1);
+                            for (r = 0; r < SMELT_CONV_TW; ++r)
+                                smelt_conv_row_f32(xg, wb, b, yb, p, od, oh + r, nb, ow_in, ow_tiles, 0);
+                            for (i = 0; i < ow_in + p->ow - ow_tiles; ++i) {
+                                const long ow = i < ow_in ? i : ow_tiles + i - ow_in, iw = ow * p->sw - p->pw;
+                                float acc[SMELT_CONV_TW][SMELT_CONV_MB];
                                 smelt_conv_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
-                                smelt_conv_column_f32(xg, row + iw + kw0 * p->dw,
-                                                      wrow + kw0 * cg * SMELT_CONV_MB, b, p,
-                                                      (int)(kd1 - kd0), (int)(kh1 - kh0),
-                                                      (int)(kw1 - kw0), acc[0]);
-                                ncols = 1;
+                                smelt_conv_tile_f32(xg, (id + kd0 * p->dd) * p->h * p->w
+                                                        + (oh * p->sh - p->ph) * p->w + iw + kw0 * p->dw,
+                                                    p->sh * p->w, wb + (kd0 * p->kh * p->kw + kw0) * tap, b, p,
+                                                    (int)(kd1 - kd0), p->kh, (int)(kw1 - kw0), relu, acc);
+                                smelt_conv_store_f32(yb + (od * p->oh + oh) * p->ow + ow, odhw, p->ow, acc,
+                                                     SMELT_CONV_TW, nb, &p->act);
                             }
-                            for (o = 0; o < nb; ++o) {
-                                for (j = 0; j < ncols; ++j) yrow[o * odhw + ow + j] = acc[j][o];
-                                smelt_conv_act_f32(yrow + o * odhw + ow, ncols, &p->act);
-                            }
-                            ow += ncols;
+                            oh += SMELT_CONV_TW;
+                        } else {
+                            smelt_conv_row_f32(xg, wb, b, yb, p, od, oh, nb, ow_in, ow_tiles, 1);
+                            ++oh;
                         }
                     }
                 }

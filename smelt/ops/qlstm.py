@@ -19,7 +19,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import quant
-from ..codegen.c import c_ident
 from ..registry import register
 from .qactivation import SIGMOID_Q16, checked_log2, logistic16, rescale16, tanh16
 from .qbase import QOp
@@ -133,11 +132,8 @@ class QLstm(QOp):
         self.use_kernels(ctx)
         p = self.prepare(node, g)
         b, t, i, s = self.sizes(node, g)
-        state = f"{ctx.prefix}_state_{c_ident(node.name)}"
-        ctx.decls.append(f"static int8_t {state}_h[{b * s}];")
-        ctx.decls.append(f"static int16_t {state}_c[{b * s}];")
-        ctx.init.append(f"for (i = 0; i < {b * s}; ++i) {state}_h[i] = {int(p['hid_zp'])};")
-        ctx.init.append(f"for (i = 0; i < {b * s}; ++i) {state}_c[i] = 0;")
+        state_h = ctx.state(node.name + "_h", "int8_t", b * s, int(p["hid_zp"]))
+        state_c = ctx.state(node.name + "_c", "int16_t", b * s, 0)
         gates = []
         for k, gp in enumerate(p["gates"]):
             gates.append({
@@ -156,7 +152,7 @@ class QLstm(QOp):
             "tanh_cell": {"multiplier": p["tanh_cell"][0], "shift": p["tanh_cell"][1],
                           "table": ctx.array("uint16_t", SIGMOID_Q16)},
             "gate_act": {"multiplier": 3, "shift": 0, "table": ctx.array("uint16_t", SIGMOID_Q16)}})
-        ctx.call("smelt_qlstm_i8", ctx.ptr(node.inputs[0]), ctx.ptr(node.outputs[0]), f"{state}_h", f"{state}_c",
+        ctx.call("smelt_qlstm_i8", ctx.ptr(node.inputs[0]), ctx.ptr(node.outputs[0]), state_h, state_c,
                  ctx.scratch("int16_t"), params)
 
     def macs(self, node, g):

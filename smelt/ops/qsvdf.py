@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import quant
-from ..codegen.c import c_ident
 from ..registry import register
 from .qbase import INT_TYPES, QOp
 
@@ -86,10 +85,8 @@ class QSvdf(QOp):
         st = node.attrs["state"]
         ctype = INT_TYPES[st["dtype"]]
         n = int(np.prod(st["shape"]))
-        state = f"{ctx.prefix}_state_{c_ident(node.name)}"
-        # Persistent across calls (TFLM's variable tensor); reset to the zero point at first use.
-        ctx.decls.append(f"static {ctype} {state}[{n}];")
-        ctx.init.append(f"for (i = 0; i < {n}; ++i) {state}[i] = {int(st['zero_point'])};")
+        # Persistent across calls (TFLM's variable tensor), starting at the zero point.
+        state = ctx.state(node.name, ctype, n, int(st["zero_point"]))
         lo, hi = quant.INT_RANGE[st["dtype"]]
         params = ctx.params("smelt_qsvdf_params", {
             "batches": x.shape[0], "input_size": x.shape[1], "filters": wt.shape[0], "memory": wt.shape[1],

@@ -93,7 +93,7 @@ def place_greedy_by_size(buffers: list[Buffer]) -> None:
 
 def verify(plan: MemoryPlan) -> None:
     """No two buffers live at the same time share a byte; every offset is aligned."""
-    bufs = sorted(plan.buffers.values(), key=lambda b: b.offset)
+    bufs = sorted((b for b in plan.buffers.values() if b.size), key=lambda b: b.offset)
     for i, a in enumerate(bufs):
         if a.offset < 0 or a.offset % ALIGN:
             raise PlanError(f"buffer '{a.name}' has a bad offset {a.offset}")

@@ -52,8 +52,13 @@ class HostModel:
         self.lib = ctypes.CDLL(str(lib_path))
         self.fn = getattr(self.lib, f"{name}_run_with_arena")
         self.fn.restype = ctypes.c_int
+        self._reset = getattr(self.lib, f"{name}_reset")
         self.inputs, self.outputs = inputs, outputs   # lists of (name, shape, dtype)
         self.arena = np.zeros(max(arena_size, 1) // 8 + 2, dtype=np.uint64)
+
+    def reset(self) -> None:
+        """Forget recurrent state: the next run starts as the first one did."""
+        self._reset()
 
     def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         ins = [np.ascontiguousarray(np.asarray(x, dtype=dt).reshape(shape))

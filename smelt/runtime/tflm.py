@@ -17,7 +17,6 @@ import contextlib
 import multiprocessing
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,20 +205,6 @@ def run_tflm(model, inputs: list[list[np.ndarray]], n_outputs: int = 1,
     return results
 
 
-def _fresh_host(art):
-    """The artifact's host library loaded from a private copy: static state (SVDF/LSTM variables)
-    starts from its initial value, whatever ran before in this process."""
-    from . import hostlib
-    lib = hostlib.build(art.path, art.name)
-    tmp = tempfile.mkdtemp(prefix="smelt-tflm-")
-    copy = Path(tmp) / lib.name
-    shutil.copyfile(lib, copy)
-    g = art.graph
-    host = hostlib.HostModel(copy, art.name, [(n, g[n].shape, g[n].dtype) for n in g.inputs],
-                             [(n, g[n].shape, g[n].dtype) for n in g.outputs], art.plan.arena_size)
-    return host, tmp
-
-
 def compare(model_path, n_inputs: int = 10, seed: int = 0, layers: bool = False,
             inputs: list[list[np.ndarray]] | None = None) -> Comparison:
     """Compile the TFLite model with smelt, run n_inputs random inputs through it and TFLM, and
@@ -238,18 +223,16 @@ def compare(model_path, n_inputs: int = 10, seed: int = 0, layers: bool = False,
     if inputs is None:
         inputs = random_inputs([(g[n].shape, g[n].dtype) for n in g.inputs], n_inputs, seed)
     want = run_tflm(model_path, inputs, len(outputs), [mapping[t] for t in inter])
-    host, tmp = _fresh_host(art)
+    host = art.host()
+    host.reset()   # stateful models (SVDF, LSTM) start from their initial state, as TFLM does
     label = "<bytes>" if isinstance(model_path, (bytes, bytearray)) else str(model_path)
     cmp = Comparison(label, len(inputs), tensor_index={t: mapping[t] for t in outputs + inter})
-    try:
-        for one, ref in zip(inputs, want):
-            got = dict(zip(art.graph.outputs, host.run(one)))
-            for k, name in enumerate(outputs):
-                _count(cmp, cmp.outputs, name, got[name], ref[-1 - k])
-            for name in inter:
-                _count(cmp, cmp.layers, name, got[name], ref[mapping[name]])
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    for one, ref in zip(inputs, want):
+        got = dict(zip(art.graph.outputs, host.run(one)))
+        for k, name in enumerate(outputs):
+            _count(cmp, cmp.outputs, name, got[name], ref[-1 - k])
+        for name in inter:
+            _count(cmp, cmp.layers, name, got[name], ref[mapping[name]])
     return cmp
 
 
