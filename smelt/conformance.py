@@ -29,7 +29,7 @@ from . import registry
 NODE_SUITE = "OnnxBackendNodeModelTest"
 LIGHT_SUITE = "OnnxBackendRealModelTest"
 LIGHT_URL = "onnx/backend/test/data/light/"
-TIMEOUT = 1200            # seconds per test (VGG-19 takes about a minute)
+TIMEOUT = 600             # seconds per test (the slowest, VGG-19, takes seconds)
 DEVICE_SUFFIX = "_cpu"     # BackendTest adds a test per device; smelt runs on the CPU
 _EXPANDED = re.compile(r"_expanded(_ver\d+)?$")
 
@@ -265,7 +265,8 @@ def main(argv=None) -> int:
     which.add_argument("--node-only", action="store_true", help="only the node (per-op) tests")
     which.add_argument("--light-only", action="store_true", help="only the light model-zoo models")
     ap.add_argument("-j", type=int, default=2, metavar="N",
-                    help="worker processes (each test runs gcc; default 2)")
+                    help="tests run at a time, each in its own process (each runs gcc; default 2; "
+                         "1 runs them in this process)")
     out = ap.add_mutually_exclusive_group()
     out.add_argument("-v", action="store_true",
                      help="one line per test: status, time (compile+run), skip reason or failure")

@@ -1,4 +1,7 @@
 """onnx's backend test suite on the compiled-C path (smelt.backend + smelt.conformance)."""
+import os
+import signal
+import time
 import unittest
 from pathlib import Path
 
@@ -118,6 +121,20 @@ def test_node_tests_of_supported_ops():
     assert c["pass"] >= FAST_MIN_PASSED, conformance.summary(results)
     assert all(r.detail for r in results if r.status == "skip"), "a skip without a reason"
     assert {r.test.group for r in results if r.status == "pass"} == set(FAST_OPS)
+
+
+def test_a_crash_or_hang_fails_that_test_only(monkeypatch):
+    def run_one(test):
+        if test.name == "test_crash":
+            os.kill(os.getpid(), signal.SIGKILL)   # as a segfault would, quietly
+        time.sleep(5)
+
+    monkeypatch.setattr(conformance, "run_one", run_one)
+    monkeypatch.setattr(conformance, "TIMEOUT", 1)
+    tests = [conformance.Test(name, "X", conformance.NODE_SUITE, False) for name in ("test_crash", "test_hang")]
+    results = {r.test.name: r for r in conformance.run(tests, jobs=2)}
+    assert results["test_crash"].status == "fail" and "SIGKILL" in results["test_crash"].detail
+    assert results["test_hang"].status == "fail" and "timed out" in results["test_hang"].detail
 
 
 def test_main_prints_table_and_summary(capsys):

@@ -76,34 +76,36 @@ SMELT_KERNEL void smelt_conv_taps(long start, long k, long step, long n, long *l
 /* y[i] = act(y[i]) for i in [0, n). */
 static void smelt_conv_act_f32(float *y, long n, const smelt_act *act)
 {
-    long i = 0;
+    const long n4 = n / 4 * 4;   /* (a tail loop that starts from n4, not from where the first
+                                    loop stopped, spares gcc a false loop-bounds warning) */
+    long i;
     if (act->kind == SMELT_ACT_RELU) {
-        for (; i + 4 <= n; i += 4) {
+        for (i = 0; i < n4; i += 4) {
             smelt_conv_v4 v;
             memcpy(&v, y + i, sizeof v);
             v = smelt_conv_relu4(v);
             memcpy(y + i, &v, sizeof v);
         }
-        for (; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        for (i = n4; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
     } else if (act->kind != SMELT_ACT_NONE) {
-        for (; i < n; ++i) y[i] = smelt_act_f32(y[i], act);
+        for (i = 0; i < n; ++i) y[i] = smelt_act_f32(y[i], act);
     }
 }
 
-/* y[i * ystep] += w * x[i * xstep] for i in [0, n). */
+/* y[i * ystep] += w * x[i * xstep] for i in [0, n): four at a time when y is contiguous. */
 static void smelt_conv_axpy_f32(float *y, long ystep, const float *x, long xstep, float w, long n)
 {
-    long i = 0;
-    if (ystep == 1 && xstep == 1) {
-        for (; i + 4 <= n; i += 4) {
-            smelt_conv_v4 yv, xv;
-            memcpy(&yv, y + i, sizeof yv);
-            memcpy(&xv, x + i, sizeof xv);
-            yv = smelt_conv_fma4(yv, w, xv);
-            memcpy(y + i, &yv, sizeof yv);
-        }
+    const long n4 = ystep == 1 ? n / 4 * 4 : 0;   /* see smelt_conv_act_f32 */
+    long i;
+    for (i = 0; i < n4; i += 4) {
+        const float xs[4] = {x[i * xstep], x[(i + 1) * xstep], x[(i + 2) * xstep], x[(i + 3) * xstep]};
+        smelt_conv_v4 yv, xv;
+        memcpy(&yv, y + i, sizeof yv);
+        memcpy(&xv, xs, sizeof xv);
+        yv = smelt_conv_fma4(yv, w, xv);
+        memcpy(y + i, &yv, sizeof yv);
     }
-    for (; i < n; ++i) y[i * ystep] += w * x[i * xstep];
+    for (i = n4; i < n; ++i) y[i * ystep] += w * x[i * xstep];
 }
 
 /* A tile: out[j][o] = b[o] + the sum over nkd x nkh x nkw taps and the input channels of
@@ -128,7 +130,7 @@ static void smelt_conv_tile_f32(const float *x, long off, long step, const float
                 const float *wr = wb + (((long)kd * p->kh + kh) * p->kw + kw) * tap;
                 for (ic = 0; ic < cg; ++ic, xr += dhw, wr += SMELT_CONV_MB) {
                     smelt_conv_v4 w4[SMELT_CONV_NV];
-                    memcpy(w4, wr, sizeof w4);
+                    SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) memcpy(&w4[v], wr + 4 * v, sizeof w4[v]);
                     SMELT_CONV_UNROLL for (j = 0; j < SMELT_CONV_TW; ++j) {
                         const float xv = xr[j * step];
                         SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v)
@@ -166,16 +168,18 @@ static void smelt_conv_point_f32(const float *x, long off, const float *wb, cons
                 const float *wr = wb + (((long)kd * p->kh + kh) * p->kw + kw) * tap;
                 smelt_conv_v4 w4[2][SMELT_CONV_NV];
                 for (ic = 0; ic + 1 < cg; ic += 2, xr += 2 * dhw, wr += 2 * SMELT_CONV_MB) {
-                    memcpy(w4, wr, sizeof w4);
                     SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) {
+                        memcpy(&w4[0][v], wr + 4 * v, sizeof w4[0][v]);
+                        memcpy(&w4[1][v], wr + SMELT_CONV_MB + 4 * v, sizeof w4[1][v]);
                         a[v] = smelt_conv_fma4(a[v], xr[0], w4[0][v]);
                         a2[v] = smelt_conv_fma4(a2[v], xr[dhw], w4[1][v]);
                     }
                 }
                 if (ic < cg) {
-                    memcpy(w4[0], wr, sizeof w4[0]);
-                    SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v)
+                    SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) {
+                        memcpy(&w4[0][v], wr + 4 * v, sizeof w4[0][v]);
                         a[v] = smelt_conv_fma4(a[v], xr[0], w4[0][v]);
+                    }
                 }
             }
         }
@@ -187,8 +191,8 @@ static void smelt_conv_point_f32(const float *x, long off, const float *wb, cons
     memcpy(out, a, sizeof a);
 }
 
-/* y[o * ostride + j * step] = act(acc[j][o]) for n outputs and the block's nb channels (the
- * tiles applied a ReLU already). */
+/* y[o * ostride + j * step] = act(acc[j][o]) for n outputs and nb channels (the tiles applied
+ * a ReLU already). */
 static void smelt_conv_store_f32(float *y, long ostride, long step, float acc[][SMELT_CONV_MB],
                                  int n, int nb, const smelt_act *act)
 {
@@ -198,34 +202,72 @@ static void smelt_conv_store_f32(float *y, long ostride, long step, float acc[][
         for (j = 0; j < n; ++j) y[j * step] = other ? smelt_act_f32(acc[j][o], act) : acc[j][o];
 }
 
-/* One output row (od, oh) of a weight block. Columns [ow_in, ow_tiles) go in row tiles; the
- * others too unless `edges` is 0 (the caller tiles them down the columns). */
-static void smelt_conv_row_f32(const float *x, const float *wb, const float *b, float *y,
-                               const smelt_conv_params *p, long od, long oh, int nb,
-                               long ow_in, long ow_tiles, int edges)
+/* One block of output channels of one group and batch item, and where its row tiles go. */
+typedef struct {
+    const float *x;     /* the group's input channels */
+    const float *w;     /* the block's packed weights */
+    float b[SMELT_CONV_MB];   /* the block's biases, 0 past nb */
+    float *y;           /* the block's first output channel */
+    int nb;             /* real channels in the block */
+    long ow_in, ow_tiles;   /* row tiles cover columns [ow_in, ow_tiles) */
+} smelt_conv_block;
+
+/* The i-th column that row tiles leave out: [0, ow_in), then [ow_tiles, ow). */
+static long smelt_conv_edge(const smelt_conv_block *k, long i)
 {
-    const long hw = (long)p->h * p->w, odhw = (long)p->od * p->oh * p->ow, tap = (long)(p->c / p->group) * SMELT_CONV_MB;
+    return i < k->ow_in ? i : k->ow_tiles + i - k->ow_in;
+}
+
+/* Output row (od, oh): row tiles, then (if `edges`) the left-out columns one at a time. */
+static void smelt_conv_row_f32(const smelt_conv_block *k, const smelt_conv_params *p, long od,
+                               long oh, int edges)
+{
+    const long hw = (long)p->h * p->w, odhw = (long)p->od * p->oh * p->ow;
+    const long tap = (long)(p->c / p->group) * SMELT_CONV_MB;
     const long id = od * p->sd - p->pd, ih = oh * p->sh - p->ph;
     const int relu = p->act.kind == SMELT_ACT_RELU;
+    float *y = k->y + (od * p->oh + oh) * p->ow;
     float acc[SMELT_CONV_TW][SMELT_CONV_MB];
     long kd0, kd1, kh0, kh1, kw0, kw1, row, ow, i;
-    const float *wrow;
+    const float *w;
     smelt_conv_taps(id, p->kd, p->dd, p->d, &kd0, &kd1);
     smelt_conv_taps(ih, p->kh, p->dh, p->h, &kh0, &kh1);
     row = (id + kd0 * p->dd) * hw + (ih + kh0 * p->dh) * p->w;   /* first row tap in range */
-    wrow = wb + (kd0 * p->kh + kh0) * p->kw * tap;
-    y += (od * p->oh + oh) * p->ow;
-    for (ow = ow_in; ow < ow_tiles; ow += SMELT_CONV_TW) {
-        smelt_conv_tile_f32(x, row + ow * p->sw - p->pw, p->sw, wrow, b, p, (int)(kd1 - kd0),
+    w = k->w + (kd0 * p->kh + kh0) * p->kw * tap;
+    for (ow = k->ow_in; ow < k->ow_tiles; ow += SMELT_CONV_TW) {
+        smelt_conv_tile_f32(k->x, row + ow * p->sw - p->pw, p->sw, w, k->b, p, (int)(kd1 - kd0),
                             (int)(kh1 - kh0), p->kw, relu, acc);
-        smelt_conv_store_f32(y + ow, odhw, 1, acc, SMELT_CONV_TW, nb, &p->act);
+        smelt_conv_store_f32(y + ow, odhw, 1, acc, SMELT_CONV_TW, k->nb, &p->act);
     }
-    for (i = 0; edges && i < ow_in + p->ow - ow_tiles; ++i) {
-        const long ow = i < ow_in ? i : ow_tiles + i - ow_in, iw = ow * p->sw - p->pw;
+    for (i = 0; edges && i < k->ow_in + p->ow - k->ow_tiles; ++i) {
+        const long iw = (ow = smelt_conv_edge(k, i)) * p->sw - p->pw;
         smelt_conv_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
-        smelt_conv_point_f32(x, row + iw + kw0 * p->dw, wrow + kw0 * tap, b, p, (int)(kd1 - kd0),
+        smelt_conv_point_f32(k->x, row + iw + kw0 * p->dw, w + kw0 * tap, k->b, p, (int)(kd1 - kd0),
                              (int)(kh1 - kh0), (int)(kw1 - kw0), relu, acc[0]);
-        smelt_conv_store_f32(y + ow, odhw, 1, acc, 1, nb, &p->act);
+        smelt_conv_store_f32(y + ow, odhw, 1, acc, 1, k->nb, &p->act);
+    }
+}
+
+/* Rows oh .. oh + TW - 1, all of whose kh taps are in range: row tiles, then tiles down each
+ * left-out column. */
+static void smelt_conv_rows_f32(const smelt_conv_block *k, const smelt_conv_params *p, long od,
+                                long oh)
+{
+    const long odhw = (long)p->od * p->oh * p->ow, tap = (long)(p->c / p->group) * SMELT_CONV_MB;
+    const long id = od * p->sd - p->pd;
+    long kd0, kd1, kw0, kw1, ow, i;
+    for (i = 0; i < SMELT_CONV_TW; ++i) smelt_conv_row_f32(k, p, od, oh + i, 0);
+    smelt_conv_taps(id, p->kd, p->dd, p->d, &kd0, &kd1);
+    for (i = 0; i < k->ow_in + p->ow - k->ow_tiles; ++i) {
+        const long iw = (ow = smelt_conv_edge(k, i)) * p->sw - p->pw;
+        const long off = (id + kd0 * p->dd) * p->h * p->w + (oh * p->sh - p->ph) * p->w;
+        float acc[SMELT_CONV_TW][SMELT_CONV_MB];
+        smelt_conv_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
+        smelt_conv_tile_f32(k->x, off + iw + kw0 * p->dw, (long)p->sh * p->w,
+                            k->w + (kd0 * p->kh * p->kw + kw0) * tap, k->b, p, (int)(kd1 - kd0), p->kh,
+                            (int)(kw1 - kw0), p->act.kind == SMELT_ACT_RELU, acc);
+        smelt_conv_store_f32(k->y + (od * p->oh + oh) * p->ow + ow, odhw, p->ow, acc, SMELT_CONV_TW,
+                             k->nb, &p->act);
     }
 }
 
@@ -234,51 +276,32 @@ SMELT_KERNEL void smelt_conv_f32(const float *x, const float *w, const float *bi
                                  const smelt_conv_params *p)
 {
     const long dhw = (long)p->d * p->h * p->w, odhw = (long)p->od * p->oh * p->ow;
-    const long ktaps = (long)p->kd * p->kh * p->kw, cg = p->c / p->group, tap = cg * SMELT_CONV_MB;
+    const long cg = p->c / p->group, blk_size = (long)p->kd * p->kh * p->kw * cg * SMELT_CONV_MB;
     const int mg = p->m / p->group, nblk = (mg + SMELT_CONV_MB - 1) / SMELT_CONV_MB;
-    const int relu = p->act.kind == SMELT_ACT_RELU;
-    /* outputs [ow_in, ow_out) x [oh_in, oh_out) have all their kw (kh) taps in range */
-    long ow_in, ow_out, ow_tiles, oh_in, oh_out;
-    int n, g, blk;
+    long ow_in, ow_out, oh_in, oh_out, od, oh;
+    int n, g, blk, o;
+    /* outputs in columns [ow_in, ow_out) (rows [oh_in, oh_out)) have all kw (kh) taps in range */
     smelt_conv_taps(-(long)p->pw, p->ow, p->sw, p->w - (long)(p->kw - 1) * p->dw, &ow_in, &ow_out);
     smelt_conv_taps(-(long)p->ph, p->oh, p->sh, p->h - (long)(p->kh - 1) * p->dh, &oh_in, &oh_out);
-    ow_tiles = ow_in + (ow_out - ow_in) / SMELT_CONV_TW * SMELT_CONV_TW;
     for (n = 0; n < p->batch; ++n) {
         for (g = 0; g < p->group; ++g) {
-            const float *xg = x + ((long)n * p->c + g * cg) * dhw;
             for (blk = 0; blk < nblk; ++blk) {
                 const int oc = g * mg + blk * SMELT_CONV_MB;
-                const int nb = mg - blk * SMELT_CONV_MB < SMELT_CONV_MB ? mg - blk * SMELT_CONV_MB : SMELT_CONV_MB;
-                const float *wb = w + ((long)g * nblk + blk) * ktaps * tap;
-                float *yb = y + ((long)n * p->m + oc) * odhw;
-                float b[SMELT_CONV_MB];
-                long od, oh, r, i;
-                int o;
-                for (o = 0; o < SMELT_CONV_MB; ++o) b[o] = bias && o < nb ? bias[oc + o] : 0.0f;
+                smelt_conv_block k = {0};
+                k.x = x + ((long)n * p->c + g * cg) * dhw;
+                k.w = w + ((long)g * nblk + blk) * blk_size;
+                k.y = y + ((long)n * p->m + oc) * odhw;
+                k.nb = mg - blk * SMELT_CONV_MB < SMELT_CONV_MB ? mg - blk * SMELT_CONV_MB : SMELT_CONV_MB;
+                k.ow_in = ow_in;
+                k.ow_tiles = ow_in + (ow_out - ow_in) / SMELT_CONV_TW * SMELT_CONV_TW;
+                for (o = 0; o < k.nb && bias; ++o) k.b[o] = bias[oc + o];
                 for (od = 0; od < p->od; ++od) {
                     for (oh = 0; oh < p->oh; ) {
-                        /* TW rows with all their kh taps in range: tile their edge outputs down the columns */
                         if (oh >= oh_in && oh + SMELT_CONV_TW <= oh_out) {
-                            const long id = od * p->sd - p->pd;
-                            long kd0, kd1, kw0, kw1;
-                            smelt_conv_taps(id, p->kd, p->dd, p->d, &kd0, &kd1);
-                            for (r = 0; r < SMELT_CONV_TW; ++r)
-                                smelt_conv_row_f32(xg, wb, b, yb, p, od, oh + r, nb, ow_in, ow_tiles, 0);
-                            for (i = 0; i < ow_in + p->ow - ow_tiles; ++i) {
-                                const long ow = i < ow_in ? i : ow_tiles + i - ow_in, iw = ow * p->sw - p->pw;
-                                float acc[SMELT_CONV_TW][SMELT_CONV_MB];
-                                smelt_conv_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
-                                smelt_conv_tile_f32(xg, (id + kd0 * p->dd) * p->h * p->w
-                                                        + (oh * p->sh - p->ph) * p->w + iw + kw0 * p->dw,
-                                                    p->sh * p->w, wb + (kd0 * p->kh * p->kw + kw0) * tap, b, p,
-                                                    (int)(kd1 - kd0), p->kh, (int)(kw1 - kw0), relu, acc);
-                                smelt_conv_store_f32(yb + (od * p->oh + oh) * p->ow + ow, odhw, p->ow, acc,
-                                                     SMELT_CONV_TW, nb, &p->act);
-                            }
+                            smelt_conv_rows_f32(&k, p, od, oh);
                             oh += SMELT_CONV_TW;
                         } else {
-                            smelt_conv_row_f32(xg, wb, b, yb, p, od, oh, nb, ow_in, ow_tiles, 1);
-                            ++oh;
+                            smelt_conv_row_f32(&k, p, od, oh++, 1);
                         }
                     }
                 }
@@ -308,43 +331,86 @@ SMELT_KERNEL void smelt_conv_pack_f32(const float *w, float *packed, const smelt
     }
 }
 
-/* Depthwise conv (one input channel per group), weights in ONNX layout [m][1][kd][kh][kw]:
- * each kernel tap adds its weight times the input to the output rows and columns where that tap
- * is in range (found once per tap), one contiguous row at a time. */
+/* Four values at q[0], q[step], q[2 * step], q[3 * step]. */
+static smelt_conv_v4 smelt_conv_load4(const float *q, long step)
+{
+    smelt_conv_v4 v;
+    if (step == 1) {
+        memcpy(&v, q, sizeof v);
+    } else {
+        const float t[4] = {q[0], q[step], q[2 * step], q[3 * step]};
+        memcpy(&v, t, sizeof v);
+    }
+    return v;
+}
+
+/* y[0 .. n) = act(the first n values of a), n <= 4. */
+static void smelt_conv_put4(float *y, smelt_conv_v4 a, long n, const smelt_act *act)
+{
+    float v[4];
+    long i;
+    if (act->kind == SMELT_ACT_RELU) a = smelt_conv_relu4(a);
+    memcpy(v, &a, sizeof v);
+    for (i = 0; i < n; ++i) y[i] = act->kind == SMELT_ACT_RELU ? v[i] : smelt_act_f32(v[i], act);
+}
+
+/* Depthwise conv (one input channel per group, fewer than MB outputs per group), weights in
+ * ONNX layout [m][1][kd][kh][kw]. Each input channel is first copied into `pad` (scratch) with
+ * its zero padding written out, its rows long enough for whole tiles and an even number of
+ * output rows: then every output is a sum over all the taps, no bounds, and a tile is four
+ * consecutive outputs (one vector) in each of two rows. */
 SMELT_KERNEL void smelt_conv_dw_f32(const float *x, const float *w, const float *bias, float *y,
-                                    const smelt_conv_params *p)
+                                    float *pad, const smelt_conv_params *p)
 {
     const long hw = (long)p->h * p->w, dhw = hw * p->d, ohw = (long)p->oh * p->ow;
-    const long odhw = ohw * p->od, ktaps = (long)p->kd * p->kh * p->kw, sw = p->sw;
-    const int mg = p->m / p->group;
-    int n, oc;
+    const long odhw = ohw * p->od, sw = p->sw, ow4 = (p->ow + 3) / 4 * 4, oh2 = (p->oh + 1) / 2 * 2;
+    /* the padded extent the outputs read: planes, rows, row length */
+    const long depth = (long)(p->od - 1) * p->sd + (long)(p->kd - 1) * p->dd + 1;
+    const long rows = (oh2 - 1) * p->sh + (long)(p->kh - 1) * p->dh + 1;
+    const long len = (ow4 - 1) * sw + (long)(p->kw - 1) * p->dw + 1;
+    const long ktaps = (long)p->kd * p->kh * p->kw, mg = p->m / p->group, down = p->sh * len;
+    /* the columns of a padded row that hold input: [c0, c1) */
+    const long c0 = p->pw < len ? p->pw : len, c1 = p->pw + p->w < len ? p->pw + p->w : len;
+    long n, ic, oc, id, ih, id0, id1, ih0, ih1;
+    /* the padding is the same for every channel: zero it once, then copy in each channel's rows */
+    memset(pad, 0, depth * rows * len * sizeof *pad);
+    smelt_conv_taps(p->pd, p->d, 1, depth, &id0, &id1);   /* input rows inside the padded extent */
+    smelt_conv_taps(p->ph, p->h, 1, rows, &ih0, &ih1);
     for (n = 0; n < p->batch; ++n) {
-        for (oc = 0; oc < p->m; ++oc) {
-            const float *xc = x + ((long)n * p->c + oc / mg) * dhw;
-            const float *wc = w + oc * ktaps;
-            float *yc = y + ((long)n * p->m + oc) * odhw;
-            long i, kd, kh, kw, od, oh, od0, od1, oh0, oh1, ow0, ow1;
-            for (i = 0; i < odhw; ++i) yc[i] = bias ? bias[oc] : 0.0f;
-            for (kd = 0; kd < p->kd; ++kd) {
-                const long td = kd * p->dd - p->pd;   /* input index of output 0 at this tap */
-                smelt_conv_taps(td, p->od, p->sd, p->d, &od0, &od1);
-                for (kh = 0; kh < p->kh; ++kh) {
-                    const long th = kh * p->dh - p->ph;
-                    smelt_conv_taps(th, p->oh, p->sh, p->h, &oh0, &oh1);
-                    for (kw = 0; kw < p->kw; ++kw) {
-                        const long tw = kw * p->dw - p->pw;
-                        const float wv = wc[(kd * p->kh + kh) * p->kw + kw];
-                        smelt_conv_taps(tw, p->ow, sw, p->w, &ow0, &ow1);
-                        if (ow1 == ow0) continue;
-                        for (od = od0; od < od1; ++od)
-                            for (oh = oh0; oh < oh1; ++oh)
-                                smelt_conv_axpy_f32(yc + od * ohw + oh * p->ow + ow0, 1,
-                                                    xc + (od * p->sd + td) * hw + (oh * p->sh + th) * p->w
-                                                       + ow0 * sw + tw, sw, wv, ow1 - ow0);
+        for (ic = 0; ic < p->c; ++ic) {
+            const float *xc = x + (n * p->c + ic) * dhw;
+            for (id = id0; id < id1 && c1 > c0; ++id)
+                for (ih = ih0; ih < ih1; ++ih)
+                    memcpy(pad + ((id + p->pd) * rows + ih + p->ph) * len + c0,
+                           xc + id * hw + ih * p->w + (c0 - p->pw), (c1 - c0) * sizeof *pad);
+            for (oc = ic * mg; oc < (ic + 1) * mg; ++oc) {
+                const float b = bias ? bias[oc] : 0.0f;
+                const smelt_conv_v4 b4 = smelt_conv_load4(&b, 0);
+                float *yc = y + (n * p->m + oc) * odhw;
+                long od, oh, ow, kd, kh, kw;
+                for (od = 0; od < p->od; ++od) {
+                    for (oh = 0; oh < p->oh; oh += 2) {
+                        const float *base = pad + (od * p->sd * rows + oh * p->sh) * len;
+                        for (ow = 0; ow < p->ow; ow += 4) {
+                            const float *wt = w + oc * ktaps;
+                            const long n4 = p->ow - ow < 4 ? p->ow - ow : 4;
+                            float *yr = yc + od * ohw + oh * p->ow + ow;
+                            smelt_conv_v4 a0 = b4, a1 = b4;
+                            for (kd = 0; kd < p->kd; ++kd) {
+                                for (kh = 0; kh < p->kh; ++kh) {
+                                    const float *q = base + (kd * p->dd * rows + kh * p->dh) * len + ow * sw;
+                                    for (kw = 0; kw < p->kw; ++kw, ++wt, q += p->dw) {
+                                        a0 = smelt_conv_fma4(a0, *wt, smelt_conv_load4(q, sw));
+                                        a1 = smelt_conv_fma4(a1, *wt, smelt_conv_load4(q + down, sw));
+                                    }
+                                }
+                            }
+                            smelt_conv_put4(yr, a0, n4, &p->act);
+                            if (oh + 1 < p->oh) smelt_conv_put4(yr + p->ow, a1, n4, &p->act);
+                        }
                     }
                 }
             }
-            smelt_conv_act_f32(yc, odhw, &p->act);
         }
     }
 }

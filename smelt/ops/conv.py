@@ -118,7 +118,15 @@ class Conv(Op):
 
     def scratch(self, node, g):
         w = g[node.inputs[1]]
-        return 0 if w.is_const or self._depthwise(node, g) else packed_size(w.shape, node.attrs["group"]) * 4
+        if self._depthwise(node, g):     # one input channel with its padding written out
+            a, out = node.attrs, g[node.outputs[0]].shape[2:]
+            ks, ss, ds = a["kernel_shape"], a["strides"], a["dilations"]
+            extent = [(o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(out, ks, ss, ds)]
+            extent[-1] += (-out[-1] % 4) * ss[-1]     # whole 4-output tiles per row
+            if len(out) > 1:
+                extent[-2] += (out[-2] % 2) * ss[-2]  # and pairs of rows
+            return int(np.prod(extent)) * 4
+        return 0 if w.is_const else packed_size(w.shape, node.attrs["group"]) * 4
 
     def emit(self, node, g, ctx):
         x, w, y = g[node.inputs[0]], g[node.inputs[1]], g[node.outputs[0]]
@@ -130,7 +138,8 @@ class Conv(Op):
             p.update(d=1, h=1, w=int(np.prod(x.shape[2:])), od=1, oh=1, ow=int(np.prod(y.shape[2:])))
         params = ctx.params("smelt_conv_params", p)
         if self._depthwise(node, g):
-            ctx.call("smelt_conv_dw_f32", ctx.ptr(x.name), ctx.ptr(w.name), ctx.ptr(bias), ctx.ptr(y.name), params)
+            ctx.call("smelt_conv_dw_f32", ctx.ptr(x.name), ctx.ptr(w.name), ctx.ptr(bias), ctx.ptr(y.name),
+                     ctx.scratch("float"), params)
             return
         if w.is_const:
             wp = ctx.weight(Tensor(w.name + "_packed", (packed_size(w.shape, a["group"]),), "float32",
