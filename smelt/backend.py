@@ -124,6 +124,8 @@ class SmeltBackend(Backend):
                  **kwargs) -> tuple:
         """Run one node: `inputs` are the values of its non-empty inputs, in order (or a dict by
         name); `outputs_info` optionally gives (dtype, shape) per output."""
+        if not cls.supports_device(device):
+            raise ValueError(f"smelt runs on the CPU only, not on '{device}'")
         super().run_node(node, inputs, device, outputs_info, **kwargs)   # onnx.checker
         names = [n for n in node.input if n]
         if isinstance(inputs, dict):
@@ -142,8 +144,6 @@ class SmeltBackend(Backend):
         graph = helper.make_graph([node], f"{node.op_type}_node", graph_inputs, graph_outputs)
         opset = kwargs.get("opset_version", onnx.defs.onnx_opset_version())
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-        if not cls.supports_device(device):
-            raise ValueError(f"smelt runs on the CPU only, not on '{device}'")
         return SmeltRep(model).run(values)   # not prepare(): the outputs may have no type
 
 

@@ -16,12 +16,14 @@ from smelt import conformance
 
 # Node tests of these ops (a few per family) run in the default suite: each must pass or skip.
 FAST_OPS = ["Abs", "Clip", "Elu", "Exp", "HardSigmoid", "HardSwish", "LeakyRelu", "Log", "Neg",
-            "Relu", "Sigmoid", "Sqrt", "Tanh", "Add", "Sub", "Mul", "Where",
-            "Conv", "ConvTranspose", "AveragePool", "MaxPool", "GlobalAveragePool", "LRN",
+            "Relu", "Sigmoid", "Sqrt", "Tanh", "Add", "Sub", "Mul", "Div", "Where",
+            "Conv", "ConvTranspose", "AveragePool", "MaxPool", "GlobalAveragePool", "LRN", "Resize",
             "Reshape", "Transpose", "Concat", "Flatten", "Unsqueeze", "Squeeze", "Gather", "Pad",
-            "Gemm", "MatMul", "InstanceNormalization", "BatchNormalization"]
-FAST_MIN_PASSED = 225         # measured: 225 passed, 3 skipped
+            "Slice", "Split", "Gemm", "MatMul", "Softmax", "ReduceSum", "ReduceMean", "ReduceMax",
+            "ArgMax", "InstanceNormalization", "BatchNormalization", "LayerNormalization"]
+FAST_MIN_PASSED = 410         # measured: 410 passed, 16 skipped (about 20 s on 2 cores, cold)
 FULL_MIN_PASSED = 454         # the issue's target
+# The issue says "8 light models" but names 9; the onnx wheel ships these 9.
 LIGHT_MODELS = {"bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
                 "shufflenet", "squeezenet", "vgg19", "zfnet512"}
 

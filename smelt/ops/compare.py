@@ -17,12 +17,10 @@ def _ex(*inputs, opset=17, **attrs):
 
 
 class Compare(Binary):
+    kernel = ("binary", "compare")   # compare.c uses binary.c's broadcast loop
+
     def out_dtype(self, dtype):
         return "bool"
-
-    def emit(self, node, g, ctx):
-        ctx.use("compare")
-        super().emit(node, g, ctx)
 
 
 def _compare_examples(opset=13, oldest=9):
@@ -97,6 +95,7 @@ class Xor(Logical):
 @register
 class Where(Binary):
     """y = cond ? x : y, the three broadcast together."""
+    kernel = ("binary", "compare")
     dtypes = NUMERIC + ("bool",)
 
     def infer(self, node, g):
@@ -112,7 +111,6 @@ class Where(Binary):
         return [np.where(*xs).astype(xs[1].dtype)]
 
     def emit(self, node, g, ctx):
-        ctx.use("compare")
         y = node.outputs[0]
         bcast_call(ctx, f"smelt_where_{suffix(g[y].dtype)}", [(ctx.ptr(i), g[i].shape) for i in node.inputs],
                    (ctx.ptr(y), g[y].shape))

@@ -5,18 +5,18 @@
  * [group][block][kd][kh][kw][c/group][MB] (zero-padded past the group's last channel). A tile of
  * TW outputs times MB channels then loads MB contiguous weights per tap and input channel and
  * broadcasts one input value per output: MB * TW multiply-adds per MB + TW loads, at any
- * stride. Tiles need every tap of their outputs in range, so no bounds are tested inside them:
- * rows of outputs are tiled along the width; the outputs near the left and right edges go in
- * tiles down a column (of rows whose taps are all in range); the rest, one at a time. */
+ * stride. Tiles need every tap of their outputs in range, so nothing is bounds-checked inside
+ * them: rows of outputs are tiled along the width, the outputs near the left and right edges
+ * down the columns (over rows whose taps are all in range), and the rest go one at a time. */
 
 #ifdef SMELT_FLOAT
 
 #define SMELT_CONV_MB 8   /* output channels per weight block: ops/conv.py packs with it */
 #define SMELT_CONV_TW 4   /* outputs per tile */
-#define SMELT_CONV_NV (SMELT_CONV_MB / 4)   /* 4-float vectors per weight block */
 
-/* Four output channels. As a GNU C vector it is a SIMD register wherever the target has one,
- * whatever the auto-vectorizer makes of the loops around it; plain C99 otherwise. */
+/* Four floats. As a GNU C vector it is a SIMD register wherever the target has one, whatever
+ * the auto-vectorizer makes of the loops around it; plain C99 otherwise. A tile holds a weight
+ * block in SMELT_CONV_NV "block vectors": one with AVX, two four-float ones without. */
 #if defined(__GNUC__) && !defined(SMELT_PLAIN_C)
 typedef float smelt_conv_v4 __attribute__((vector_size(16)));
 typedef int32_t smelt_conv_i4 __attribute__((vector_size(16)));
@@ -29,6 +29,20 @@ static smelt_conv_v4 smelt_conv_relu4(smelt_conv_v4 a)
     const smelt_conv_v4 zero = {0.0f, 0.0f, 0.0f, 0.0f};
     return (smelt_conv_v4)((smelt_conv_i4)a & (a > zero));   /* no branch per value */
 }
+#if defined(__AVX__)
+#define SMELT_CONV_VW 8
+typedef float smelt_conv_vb __attribute__((vector_size(32)));
+typedef int32_t smelt_conv_ib __attribute__((vector_size(32)));
+static smelt_conv_vb smelt_conv_fmab(smelt_conv_vb a, float s, smelt_conv_vb w)
+{
+    return a + s * w;
+}
+static smelt_conv_vb smelt_conv_relub(smelt_conv_vb a)
+{
+    const smelt_conv_vb zero = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    return (smelt_conv_vb)((smelt_conv_ib)a & (a > zero));
+}
+#endif
 #else
 typedef struct { float f[4]; } smelt_conv_v4;
 static smelt_conv_v4 smelt_conv_fma4(smelt_conv_v4 a, float s, smelt_conv_v4 w)
@@ -44,6 +58,13 @@ static smelt_conv_v4 smelt_conv_relu4(smelt_conv_v4 a)
     return a;
 }
 #endif
+#ifndef SMELT_CONV_VW
+#define SMELT_CONV_VW 4
+typedef smelt_conv_v4 smelt_conv_vb;
+#define smelt_conv_fmab smelt_conv_fma4
+#define smelt_conv_relub smelt_conv_relu4
+#endif
+#define SMELT_CONV_NV (SMELT_CONV_MB / SMELT_CONV_VW)   /* block vectors per weight block */
 
 /* gcc -O2 unrolls a tile's short loops (so that its accumulators stay in registers) only when
  * asked; clang does it unasked. */
@@ -73,68 +94,37 @@ SMELT_KERNEL void smelt_conv_taps(long start, long k, long step, long n, long *l
     *hi = b < *lo ? *lo : (b < k ? b : k);
 }
 
-/* y[i] = act(y[i]) for i in [0, n). */
-static void smelt_conv_act_f32(float *y, long n, const smelt_act *act)
-{
-    const long n4 = n / 4 * 4;   /* (a tail loop that starts from n4, not from where the first
-                                    loop stopped, spares gcc a false loop-bounds warning) */
-    long i;
-    if (act->kind == SMELT_ACT_RELU) {
-        for (i = 0; i < n4; i += 4) {
-            smelt_conv_v4 v;
-            memcpy(&v, y + i, sizeof v);
-            v = smelt_conv_relu4(v);
-            memcpy(y + i, &v, sizeof v);
-        }
-        for (i = n4; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
-    } else if (act->kind != SMELT_ACT_NONE) {
-        for (i = 0; i < n; ++i) y[i] = smelt_act_f32(y[i], act);
-    }
-}
-
-/* y[i * ystep] += w * x[i * xstep] for i in [0, n): four at a time when y is contiguous. */
-static void smelt_conv_axpy_f32(float *y, long ystep, const float *x, long xstep, float w, long n)
-{
-    const long n4 = ystep == 1 ? n / 4 * 4 : 0;   /* see smelt_conv_act_f32 */
-    long i;
-    for (i = 0; i < n4; i += 4) {
-        const float xs[4] = {x[i * xstep], x[(i + 1) * xstep], x[(i + 2) * xstep], x[(i + 3) * xstep]};
-        smelt_conv_v4 yv, xv;
-        memcpy(&yv, y + i, sizeof yv);
-        memcpy(&xv, xs, sizeof xv);
-        yv = smelt_conv_fma4(yv, w, xv);
-        memcpy(y + i, &yv, sizeof yv);
-    }
-    for (i = n4; i < n; ++i) y[i * ystep] += w * x[i * xstep];
-}
+/* ---- convolution ---------------------------------------------------------------------- */
 
 /* A tile: out[j][o] = b[o] + the sum over nkd x nkh x nkw taps and the input channels of
- * x[off + j * step + tap offset + ic * d*h*w] * w[o][ic][tap]. x + off is the first output's first
- * tap in range, wb its weights; every tap of every output is in range. relu: apply it here, in
- * registers. */
-static void smelt_conv_tile_f32(const float *x, long off, long step, const float *wb, const float *b,
-                                const smelt_conv_params *p, int nkd, int nkh, int nkw, int relu,
-                                float out[SMELT_CONV_TW][SMELT_CONV_MB])
+ * x[off + j * step + tap offset + ic * d*h*w] * w[o][ic][tap]. x + off is the first output's
+ * first tap in range, wb its weights; every tap of every output is in range. A ReLU (relu != 0)
+ * is applied here, in registers. */
+static void smelt_conv_tile_f32(const float *x, long off, long step, const float *wb,
+                                const float *b, const smelt_conv_params *p, int nkd, int nkh,
+                                int nkw, int relu, float out[SMELT_CONV_TW][SMELT_CONV_MB])
 {
     const long hw = (long)p->h * p->w, dhw = hw * p->d, cg = p->c / p->group;
     const long tap = cg * SMELT_CONV_MB;
-    smelt_conv_v4 a[SMELT_CONV_TW][SMELT_CONV_NV];
+    smelt_conv_vb a[SMELT_CONV_TW][SMELT_CONV_NV];
     long ic;
     int kd, kh, kw, j, v;
     SMELT_CONV_UNROLL for (j = 0; j < SMELT_CONV_TW; ++j)
-        SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) memcpy(&a[j][v], b + 4 * v, sizeof a[j][v]);
+        SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v)
+            memcpy(&a[j][v], b + SMELT_CONV_VW * v, sizeof a[j][v]);
     for (kd = 0; kd < nkd; ++kd) {
         for (kh = 0; kh < nkh; ++kh) {
             for (kw = 0; kw < nkw; ++kw) {
                 const float *xr = x + (off + kd * p->dd * hw + (long)kh * p->dh * p->w + kw * p->dw);
                 const float *wr = wb + (((long)kd * p->kh + kh) * p->kw + kw) * tap;
                 for (ic = 0; ic < cg; ++ic, xr += dhw, wr += SMELT_CONV_MB) {
-                    smelt_conv_v4 w4[SMELT_CONV_NV];
-                    SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) memcpy(&w4[v], wr + 4 * v, sizeof w4[v]);
+                    smelt_conv_vb w4[SMELT_CONV_NV];
+                    SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v)
+                        memcpy(&w4[v], wr + SMELT_CONV_VW * v, sizeof w4[v]);
                     SMELT_CONV_UNROLL for (j = 0; j < SMELT_CONV_TW; ++j) {
                         const float xv = xr[j * step];
                         SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v)
-                            a[j][v] = smelt_conv_fma4(a[j][v], xv, w4[v]);
+                            a[j][v] = smelt_conv_fmab(a[j][v], xv, w4[v]);
                     }
                 }
             }
@@ -142,21 +132,21 @@ static void smelt_conv_tile_f32(const float *x, long off, long step, const float
     }
     SMELT_CONV_UNROLL for (j = 0; j < SMELT_CONV_TW; ++j) {
         SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) {
-            if (relu) a[j][v] = smelt_conv_relu4(a[j][v]);
-            memcpy(&out[j][4 * v], &a[j][v], sizeof a[j][v]);
+            if (relu) a[j][v] = smelt_conv_relub(a[j][v]);
+            memcpy(&out[j][SMELT_CONV_VW * v], &a[j][v], sizeof a[j][v]);
         }
     }
 }
 
-/* One output, as a tile's first (its own taps in range). Even and odd input channels add up
- * apart: twice the independent additions in flight. */
+/* One output, like a tile's first. Even and odd input channels add up apart: twice the
+ * independent additions in flight. */
 static void smelt_conv_point_f32(const float *x, long off, const float *wb, const float *b,
                                  const smelt_conv_params *p, int nkd, int nkh, int nkw, int relu,
                                  float out[SMELT_CONV_MB])
 {
     const long hw = (long)p->h * p->w, dhw = hw * p->d, cg = p->c / p->group;
     const long tap = cg * SMELT_CONV_MB;
-    smelt_conv_v4 a[SMELT_CONV_NV], a2[SMELT_CONV_NV];
+    smelt_conv_vb a[SMELT_CONV_NV], a2[SMELT_CONV_NV], w4[2][SMELT_CONV_NV];
     long ic;
     int kd, kh, kw, v;
     memcpy(a, b, sizeof a);
@@ -166,27 +156,26 @@ static void smelt_conv_point_f32(const float *x, long off, const float *wb, cons
             for (kw = 0; kw < nkw; ++kw) {
                 const float *xr = x + (off + kd * p->dd * hw + (long)kh * p->dh * p->w + kw * p->dw);
                 const float *wr = wb + (((long)kd * p->kh + kh) * p->kw + kw) * tap;
-                smelt_conv_v4 w4[2][SMELT_CONV_NV];
                 for (ic = 0; ic + 1 < cg; ic += 2, xr += 2 * dhw, wr += 2 * SMELT_CONV_MB) {
                     SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) {
-                        memcpy(&w4[0][v], wr + 4 * v, sizeof w4[0][v]);
-                        memcpy(&w4[1][v], wr + SMELT_CONV_MB + 4 * v, sizeof w4[1][v]);
-                        a[v] = smelt_conv_fma4(a[v], xr[0], w4[0][v]);
-                        a2[v] = smelt_conv_fma4(a2[v], xr[dhw], w4[1][v]);
+                        memcpy(&w4[0][v], wr + SMELT_CONV_VW * v, sizeof w4[0][v]);
+                        memcpy(&w4[1][v], wr + SMELT_CONV_MB + SMELT_CONV_VW * v, sizeof w4[1][v]);
+                        a[v] = smelt_conv_fmab(a[v], xr[0], w4[0][v]);
+                        a2[v] = smelt_conv_fmab(a2[v], xr[dhw], w4[1][v]);
                     }
                 }
                 if (ic < cg) {
                     SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) {
-                        memcpy(&w4[0][v], wr + 4 * v, sizeof w4[0][v]);
-                        a[v] = smelt_conv_fma4(a[v], xr[0], w4[0][v]);
+                        memcpy(&w4[0][v], wr + SMELT_CONV_VW * v, sizeof w4[0][v]);
+                        a[v] = smelt_conv_fmab(a[v], xr[0], w4[0][v]);
                     }
                 }
             }
         }
     }
     SMELT_CONV_UNROLL for (v = 0; v < SMELT_CONV_NV; ++v) {
-        a[v] = smelt_conv_fma4(a[v], 1.0f, a2[v]);
-        if (relu) a[v] = smelt_conv_relu4(a[v]);
+        a[v] = smelt_conv_fmab(a[v], 1.0f, a2[v]);
+        if (relu) a[v] = smelt_conv_relub(a[v]);
     }
     memcpy(out, a, sizeof a);
 }
@@ -204,11 +193,11 @@ static void smelt_conv_store_f32(float *y, long ostride, long step, float acc[][
 
 /* One block of output channels of one group and batch item, and where its row tiles go. */
 typedef struct {
-    const float *x;     /* the group's input channels */
-    const float *w;     /* the block's packed weights */
-    float b[SMELT_CONV_MB];   /* the block's biases, 0 past nb */
-    float *y;           /* the block's first output channel */
-    int nb;             /* real channels in the block */
+    const float *x;         /* the group's input channels */
+    const float *w;         /* the block's packed weights */
+    float b[SMELT_CONV_MB]; /* the block's biases, 0 past nb */
+    float *y;               /* the block's first output channel */
+    int nb;                 /* real channels in the block */
     long ow_in, ow_tiles;   /* row tiles cover columns [ow_in, ow_tiles) */
 } smelt_conv_block;
 
@@ -242,8 +231,8 @@ static void smelt_conv_row_f32(const smelt_conv_block *k, const smelt_conv_param
     for (i = 0; edges && i < k->ow_in + p->ow - k->ow_tiles; ++i) {
         const long iw = (ow = smelt_conv_edge(k, i)) * p->sw - p->pw;
         smelt_conv_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
-        smelt_conv_point_f32(k->x, row + iw + kw0 * p->dw, w + kw0 * tap, k->b, p, (int)(kd1 - kd0),
-                             (int)(kh1 - kh0), (int)(kw1 - kw0), relu, acc[0]);
+        smelt_conv_point_f32(k->x, row + iw + kw0 * p->dw, w + kw0 * tap, k->b, p,
+                             (int)(kd1 - kd0), (int)(kh1 - kh0), (int)(kw1 - kw0), relu, acc[0]);
         smelt_conv_store_f32(y + ow, odhw, 1, acc, 1, k->nb, &p->act);
     }
 }
@@ -264,10 +253,10 @@ static void smelt_conv_rows_f32(const smelt_conv_block *k, const smelt_conv_para
         float acc[SMELT_CONV_TW][SMELT_CONV_MB];
         smelt_conv_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
         smelt_conv_tile_f32(k->x, off + iw + kw0 * p->dw, (long)p->sh * p->w,
-                            k->w + (kd0 * p->kh * p->kw + kw0) * tap, k->b, p, (int)(kd1 - kd0), p->kh,
-                            (int)(kw1 - kw0), p->act.kind == SMELT_ACT_RELU, acc);
-        smelt_conv_store_f32(k->y + (od * p->oh + oh) * p->ow + ow, odhw, p->ow, acc, SMELT_CONV_TW,
-                             k->nb, &p->act);
+                            k->w + (kd0 * p->kh * p->kw + kw0) * tap, k->b, p, (int)(kd1 - kd0),
+                            p->kh, (int)(kw1 - kw0), p->act.kind == SMELT_ACT_RELU, acc);
+        smelt_conv_store_f32(k->y + (od * p->oh + oh) * p->ow + ow, odhw, p->ow, acc,
+                             SMELT_CONV_TW, k->nb, &p->act);
     }
 }
 
@@ -291,7 +280,8 @@ SMELT_KERNEL void smelt_conv_f32(const float *x, const float *w, const float *bi
                 k.x = x + ((long)n * p->c + g * cg) * dhw;
                 k.w = w + ((long)g * nblk + blk) * blk_size;
                 k.y = y + ((long)n * p->m + oc) * odhw;
-                k.nb = mg - blk * SMELT_CONV_MB < SMELT_CONV_MB ? mg - blk * SMELT_CONV_MB : SMELT_CONV_MB;
+                k.nb = mg - blk * SMELT_CONV_MB < SMELT_CONV_MB ? mg - blk * SMELT_CONV_MB
+                                                                : SMELT_CONV_MB;
                 k.ow_in = ow_in;
                 k.ow_tiles = ow_in + (ow_out - ow_in) / SMELT_CONV_TW * SMELT_CONV_TW;
                 for (o = 0; o < k.nb && bias; ++o) k.b[o] = bias[oc + o];
@@ -331,7 +321,9 @@ SMELT_KERNEL void smelt_conv_pack_f32(const float *w, float *packed, const smelt
     }
 }
 
-/* Four values at q[0], q[step], q[2 * step], q[3 * step]. */
+/* ---- depthwise convolution ------------------------------------------------------------ */
+
+/* q[0], q[step], q[2 * step], q[3 * step] (step 0: q[0] in every lane). */
 static smelt_conv_v4 smelt_conv_load4(const float *q, long step)
 {
     smelt_conv_v4 v;
@@ -347,23 +339,25 @@ static smelt_conv_v4 smelt_conv_load4(const float *q, long step)
 /* y[0 .. n) = act(the first n values of a), n <= 4. */
 static void smelt_conv_put4(float *y, smelt_conv_v4 a, long n, const smelt_act *act)
 {
+    const int relu = act->kind == SMELT_ACT_RELU;
     float v[4];
     long i;
-    if (act->kind == SMELT_ACT_RELU) a = smelt_conv_relu4(a);
+    if (relu) a = smelt_conv_relu4(a);
     memcpy(v, &a, sizeof v);
-    for (i = 0; i < n; ++i) y[i] = act->kind == SMELT_ACT_RELU ? v[i] : smelt_act_f32(v[i], act);
+    for (i = 0; i < n; ++i) y[i] = relu ? v[i] : smelt_act_f32(v[i], act);
 }
 
 /* Depthwise conv (one input channel per group, fewer than MB outputs per group), weights in
  * ONNX layout [m][1][kd][kh][kw]. Each input channel is first copied into `pad` (scratch) with
- * its zero padding written out, its rows long enough for whole tiles and an even number of
- * output rows: then every output is a sum over all the taps, no bounds, and a tile is four
+ * its zero padding written out, rows long enough for whole tiles and an even number of output
+ * rows: then every output is a sum over all the taps with no bounds, and a tile is four
  * consecutive outputs (one vector) in each of two rows. */
 SMELT_KERNEL void smelt_conv_dw_f32(const float *x, const float *w, const float *bias, float *y,
                                     float *pad, const smelt_conv_params *p)
 {
     const long hw = (long)p->h * p->w, dhw = hw * p->d, ohw = (long)p->oh * p->ow;
-    const long odhw = ohw * p->od, sw = p->sw, ow4 = (p->ow + 3) / 4 * 4, oh2 = (p->oh + 1) / 2 * 2;
+    const long odhw = ohw * p->od, sw = p->sw;
+    const long ow4 = (p->ow + 3) / 4 * 4, oh2 = (p->oh + 1) / 2 * 2;
     /* the padded extent the outputs read: planes, rows, row length */
     const long depth = (long)(p->od - 1) * p->sd + (long)(p->kd - 1) * p->dd + 1;
     const long rows = (oh2 - 1) * p->sh + (long)(p->kh - 1) * p->dh + 1;
@@ -374,7 +368,7 @@ SMELT_KERNEL void smelt_conv_dw_f32(const float *x, const float *w, const float 
     long n, ic, oc, id, ih, id0, id1, ih0, ih1;
     /* the padding is the same for every channel: zero it once, then copy in each channel's rows */
     memset(pad, 0, depth * rows * len * sizeof *pad);
-    smelt_conv_taps(p->pd, p->d, 1, depth, &id0, &id1);   /* input rows inside the padded extent */
+    smelt_conv_taps(p->pd, p->d, 1, depth, &id0, &id1);   /* input rows inside the extent */
     smelt_conv_taps(p->ph, p->h, 1, rows, &ih0, &ih1);
     for (n = 0; n < p->batch; ++n) {
         for (ic = 0; ic < p->c; ++ic) {
@@ -398,7 +392,8 @@ SMELT_KERNEL void smelt_conv_dw_f32(const float *x, const float *w, const float 
                             smelt_conv_v4 a0 = b4, a1 = b4;
                             for (kd = 0; kd < p->kd; ++kd) {
                                 for (kh = 0; kh < p->kh; ++kh) {
-                                    const float *q = base + (kd * p->dd * rows + kh * p->dh) * len + ow * sw;
+                                    const float *q = base + (kd * p->dd * rows + kh * p->dh) * len
+                                                     + ow * sw;
                                     for (kw = 0; kw < p->kw; ++kw, ++wt, q += p->dw) {
                                         a0 = smelt_conv_fma4(a0, *wt, smelt_conv_load4(q, sw));
                                         a1 = smelt_conv_fma4(a1, *wt, smelt_conv_load4(q + down, sw));
@@ -415,10 +410,46 @@ SMELT_KERNEL void smelt_conv_dw_f32(const float *x, const float *w, const float 
     }
 }
 
+/* ---- transposed convolution ----------------------------------------------------------- */
+
+/* y[i] = act(y[i]) for i in [0, n). */
+static void smelt_conv_act_f32(float *y, long n, const smelt_act *act)
+{
+    const long n4 = n / 4 * 4;   /* the tail loop starts from n4 (not from where the first loop
+                                    stopped): gcc then sees its bounds and warns of nothing */
+    long i;
+    if (act->kind == SMELT_ACT_RELU) {
+        for (i = 0; i < n4; i += 4) {
+            smelt_conv_v4 v;
+            memcpy(&v, y + i, sizeof v);
+            v = smelt_conv_relu4(v);
+            memcpy(y + i, &v, sizeof v);
+        }
+        for (i = n4; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+    } else if (act->kind != SMELT_ACT_NONE) {
+        for (i = 0; i < n; ++i) y[i] = smelt_act_f32(y[i], act);
+    }
+}
+
+/* y[i * step] += w * x[i] for i in [0, n), four at a time when y is contiguous. */
+static void smelt_conv_axpy_f32(float *y, long step, const float *x, float w, long n)
+{
+    const long n4 = step == 1 ? n / 4 * 4 : 0;   /* see smelt_conv_act_f32 */
+    long i;
+    for (i = 0; i < n4; i += 4) {
+        smelt_conv_v4 yv, xv;
+        memcpy(&yv, y + i, sizeof yv);
+        memcpy(&xv, x + i, sizeof xv);
+        yv = smelt_conv_fma4(yv, w, xv);
+        memcpy(y + i, &yv, sizeof yv);
+    }
+    for (i = n4; i < n; ++i) y[i * step] += w * x[i];
+}
+
 /* Transposed conv: x [n][c][d][h][w] -> y [n][m][od][oh][ow], w in ONNX layout
- * [c][m/group][kd][kh][kw]. Each input row is scattered, one tap at a time, over the output row
- * of that tap; the input columns whose target is in range are found per tap, not per column.
- * Here p->pd, ph, pw are the pads cropped from the full output. */
+ * [c][m/group][kd][kh][kw]; p->pd, ph, pw are the pads cropped from the full output. Each input
+ * row is scattered, one tap at a time, over the output row of that tap; the input columns whose
+ * target is in range are found once per tap, not tested per column. */
 SMELT_KERNEL void smelt_conv_transpose_f32(const float *x, const float *w, const float *bias,
                                            float *y, const smelt_conv_params *p)
 {
@@ -436,26 +467,24 @@ SMELT_KERNEL void smelt_conv_transpose_f32(const float *x, const float *w, const
             for (ic = g * cg; ic < (g + 1) * cg; ++ic) {
                 const float *xc = x + ((long)n * p->c + ic) * dhw;
                 const float *wc = w + ((long)ic * mg + oc - (long)g * mg) * ktaps;
-                long kd, kh, kw;
+                long kd, kh, kw, id, ih, id0, id1, ih0, ih1, iw0, iw1;
                 for (kd = 0; kd < p->kd; ++kd) {
-                    const long td = kd * p->dd - p->pd;
-                    long id, id0, id1;
+                    const long td = kd * p->dd - p->pd;   /* output index of input 0 at this tap */
                     smelt_conv_taps(td, p->d, p->sd, p->od, &id0, &id1);
                     for (kh = 0; kh < p->kh; ++kh) {
                         const long th = kh * p->dh - p->ph;
-                        long ih, ih0, ih1;
                         smelt_conv_taps(th, p->h, p->sh, p->oh, &ih0, &ih1);
                         for (kw = 0; kw < p->kw; ++kw) {
                             const long tw = kw * p->dw - p->pw;
                             const float wv = wc[(kd * p->kh + kh) * p->kw + kw];
-                            long iw0, iw1;
                             smelt_conv_taps(tw, p->w, sw, p->ow, &iw0, &iw1);
                             if (iw1 == iw0) continue;
                             for (id = id0; id < id1; ++id)
                                 for (ih = ih0; ih < ih1; ++ih)
-                                    smelt_conv_axpy_f32(yc + (id * p->sd + td) * ohw + (ih * p->sh + th) * p->ow
-                                                           + iw0 * sw + tw, sw,
-                                                        xc + id * hw + ih * p->w + iw0, 1, wv, iw1 - iw0);
+                                    smelt_conv_axpy_f32(yc + (id * p->sd + td) * ohw
+                                                           + (ih * p->sh + th) * p->ow + iw0 * sw + tw,
+                                                        sw, xc + id * hw + ih * p->w + iw0, wv,
+                                                        iw1 - iw0);
                         }
                     }
                 }

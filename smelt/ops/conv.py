@@ -40,7 +40,7 @@ def spatial_attrs(op: Op, node, x_shape, kernel) -> dict:
         raise op.unsupported(node, f"attributes for {n} spatial dims: kernel {k}, strides {s}, "
                                    f"dilations {d}, pads {pads}")
     if min(pads) < 0 or min(k + s + d) < 1:
-        raise op.unsupported(node, f"negative pads or non-positive kernel/strides/dilations")
+        raise op.unsupported(node, "negative pads or non-positive kernel/strides/dilations")
     return {"kernel_shape": k, "strides": s, "dilations": d, "pads": pads}
 
 
@@ -116,34 +116,38 @@ class Conv(Op):
         w = g[node.inputs[1]].shape
         return w[1] == 1 and w[0] // node.attrs["group"] < MB
 
+    def _params(self, node, g) -> dict:
+        """smelt_conv_params. A pointwise conv is a matrix product: one long row of D*H*W
+        columns, no edges."""
+        x, y, a = g[node.inputs[0]], g[node.outputs[0]], node.attrs
+        p = conv_params(x.shape, y.shape, a, a.get("act"))
+        if all(k == 1 for k in a["kernel_shape"]) and all(s == 1 for s in a["strides"]) and not any(a["pads"]):
+            p.update(d=1, h=1, w=int(np.prod(x.shape[2:])), od=1, oh=1, ow=int(np.prod(y.shape[2:])))
+        return p
+
     def scratch(self, node, g):
+        if self._depthwise(node, g):
+            # one input channel with its padding written out, as smelt_conv_dw_f32 lays it out
+            p = self._params(node, g)
+            depth = (p["od"] - 1) * p["sd"] + (p["kd"] - 1) * p["dd"] + 1
+            rows = (-(-p["oh"] // 2) * 2 - 1) * p["sh"] + (p["kh"] - 1) * p["dh"] + 1
+            length = (-(-p["ow"] // 4) * 4 - 1) * p["sw"] + (p["kw"] - 1) * p["dw"] + 1
+            return depth * rows * length * 4
         w = g[node.inputs[1]]
-        if self._depthwise(node, g):     # one input channel with its padding written out
-            a, out = node.attrs, g[node.outputs[0]].shape[2:]
-            ks, ss, ds = a["kernel_shape"], a["strides"], a["dilations"]
-            extent = [(o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(out, ks, ss, ds)]
-            extent[-1] += (-out[-1] % 4) * ss[-1]     # whole 4-output tiles per row
-            if len(out) > 1:
-                extent[-2] += (out[-2] % 2) * ss[-2]  # and pairs of rows
-            return int(np.prod(extent)) * 4
         return 0 if w.is_const else packed_size(w.shape, node.attrs["group"]) * 4
 
     def emit(self, node, g, ctx):
         x, w, y = g[node.inputs[0]], g[node.inputs[1]], g[node.outputs[0]]
         bias = node.inputs[2] if len(node.inputs) > 2 else ""
-        a = node.attrs
-        p = conv_params(x.shape, y.shape, a, a.get("act"))
-        if all(k == 1 for k in a["kernel_shape"]) and all(s == 1 for s in a["strides"]) and not any(a["pads"]):
-            # a pointwise conv is a matrix product: one long row of D*H*W columns, no edges
-            p.update(d=1, h=1, w=int(np.prod(x.shape[2:])), od=1, oh=1, ow=int(np.prod(y.shape[2:])))
-        params = ctx.params("smelt_conv_params", p)
+        params = ctx.params("smelt_conv_params", self._params(node, g))
         if self._depthwise(node, g):
             ctx.call("smelt_conv_dw_f32", ctx.ptr(x.name), ctx.ptr(w.name), ctx.ptr(bias), ctx.ptr(y.name),
                      ctx.scratch("float"), params)
             return
         if w.is_const:
-            wp = ctx.weight(Tensor(w.name + "_packed", (packed_size(w.shape, a["group"]),), "float32",
-                                   pack(w.data, a["group"])))
+            group = node.attrs["group"]
+            wp = ctx.weight(Tensor(w.name + "_packed", (packed_size(w.shape, group),), "float32",
+                                   pack(w.data, group)))
         else:
             wp = ctx.scratch("float")
             ctx.call("smelt_conv_pack_f32", ctx.ptr(w.name), wp, params)
@@ -176,11 +180,16 @@ class Conv(Op):
         Example([Rand((1, 3, 7, 8)), Rand((2, 3, 3, 3))], {"auto_pad": "VALID", "kernel_shape": [3, 3]},
                 name="valid"),
         Example([Rand((2, 4, 20)), Rand((6, 4, 5)), Rand((6,))], {"pads": [2, 3], "strides": [2]}, name="1d"),
+        Example([Rand((1, 6, 23)), Rand((6, 1, 3)), Rand((6,))], {"group": 6, "pads": [1, 2]}, name="1d_depthwise"),
         Example([Rand((1, 2, 5, 6, 7)), Rand((3, 2, 3, 2, 3)), Rand((3,))], {"pads": [1, 0, 1, 1, 1, 0]},
                 name="3d"),
         Example([Rand((1, 3, 4, 4)), Rand((2, 3, 3, 3))], {"pads": [3, 3, 3, 3]}, name="pads_wider_than_input"),
         Example([Rand((1, 32, 7, 30)), Rand((12, 32, 3, 3))], {"pads": [1, 1, 1, 1]}, name="tiles_and_tail_block",
                 rtol=1e-4, atol=1e-4),
+        Example([Rand((1, 1, 49, 10)), Rand((16, 1, 10, 4)), Rand((16,))],
+                {"strides": [2, 2], "pads": [4, 1, 5, 1]}, name="one_input_channel_ds_cnn_head"),
+        Example([Rand((1, 2, 9, 8)), Rand((16, 1, 3, 3))], {"group": 2, "pads": [1, 1, 1, 1]},
+                name="depth_multiplier_8"),
     ]
 
 

@@ -4,12 +4,11 @@
  * or any constant B, transposed at compile time), so every output is a contiguous dot product;
  * four rows of B share each load of A and each dot keeps four partial sums. smelt_mm_nn_f32
  * takes B as [k, n] (a B only known at run time): it keeps a panel of outputs in registers and
- * streams B's rows through it, in blocks of k so the panel's rows stay cached. The fixed-size
- * inner loops are written so gcc and clang at -O2 turn them into SIMD code. */
+ * streams B's rows through it, in blocks of k so the panel's rows stay cached. Both are written
+ * so that gcc and clang at -O2 make SIMD code of them (SSE on x86-64, MVE/NEON where present). */
 
 #ifdef SMELT_FLOAT
 
-#define SMELT_MM_LANES 4    /* partial sums per dot product */
 #define SMELT_MM_PANEL 8    /* outputs per register panel of smelt_mm_nn_f32 */
 #define SMELT_MM_KBLOCK 64  /* rows of B per pass of smelt_mm_nn_f32 */
 
@@ -23,13 +22,68 @@ typedef struct {
     smelt_act act;
 } smelt_gemm_params;
 
-/* Partial sums s plus the dot product of the last `tail` elements of a and b. (A pairwise sum
- * of s makes clang vectorize across the four B rows instead, with slow shuffles.) */
-static inline float smelt_mm_finish_f32(const float *s, const float *a, const float *b, long tail)
+/* Four partial sums of a dot product: a GNU vector where available (gcc, clang), else an array.
+ * (With plain arrays, clang vectorizes across the four B rows instead, with slow shuffles.) */
+#if defined(__GNUC__)
+typedef float smelt_lanes __attribute__((vector_size(16)));
+
+static inline smelt_lanes smelt_lanes_zero(void)
 {
-    float r = 0.0f;
+    smelt_lanes v = {0.0f, 0.0f, 0.0f, 0.0f};
+    return v;
+}
+
+static inline smelt_lanes smelt_lanes_load(const float *p)
+{
+    smelt_lanes v;
+    memcpy(&v, p, sizeof v);  /* an unaligned load */
+    return v;
+}
+
+/* s + a * b[0..4) */
+static inline smelt_lanes smelt_lanes_madd(smelt_lanes s, smelt_lanes a, const float *b)
+{
+    return s + a * smelt_lanes_load(b);
+}
+
+static inline float smelt_lanes_sum(smelt_lanes s)
+{
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+#else
+typedef struct { float v[4]; } smelt_lanes;
+
+static inline smelt_lanes smelt_lanes_zero(void)
+{
+    smelt_lanes s = {{0.0f, 0.0f, 0.0f, 0.0f}};
+    return s;
+}
+
+static inline smelt_lanes smelt_lanes_load(const float *p)
+{
+    smelt_lanes s;
+    memcpy(s.v, p, sizeof s.v);
+    return s;
+}
+
+static inline smelt_lanes smelt_lanes_madd(smelt_lanes s, smelt_lanes a, const float *b)
+{
+    int l;
+    for (l = 0; l < 4; ++l) s.v[l] += a.v[l] * b[l];
+    return s;
+}
+
+static inline float smelt_lanes_sum(smelt_lanes s)
+{
+    return (s.v[0] + s.v[1]) + (s.v[2] + s.v[3]);
+}
+#endif
+
+/* The partial sums s plus the dot product of the last `tail` elements of a and b. */
+static inline float smelt_mm_finish_f32(smelt_lanes s, const float *a, const float *b, long tail)
+{
+    float r = smelt_lanes_sum(s);
     long t;
-    for (t = 0; t < SMELT_MM_LANES; ++t) r += s[t];
     for (t = 0; t < tail; ++t) r += a[t] * b[t];
     return r;
 }
@@ -38,21 +92,20 @@ static inline float smelt_mm_finish_f32(const float *s, const float *a, const fl
 SMELT_KERNEL void smelt_mm_nt_f32(long m, long n, long k, const float *a, long a_rs,
                                   const float *b, float *y, long y_rs)
 {
-    const long k4 = k - (k & (SMELT_MM_LANES - 1)), tail = k - k4, n4 = n - (n & 3);
-    long i, j, kk, l;
-    /* j outside i: a block of four B rows is read once from memory for all rows of A. */
+    const long k4 = k - (k & 3), tail = k - k4, n4 = n - (n & 3);
+    long i, j, kk;
     for (j = 0; j < n4; j += 4) {
         const float *b0 = b + j * k, *b1 = b0 + k, *b2 = b1 + k, *b3 = b2 + k;
         for (i = 0; i < m; ++i) {
             const float *ai = a + i * a_rs;
             float *yi = y + i * y_rs + j;
-            float s0[SMELT_MM_LANES], s1[SMELT_MM_LANES], s2[SMELT_MM_LANES], s3[SMELT_MM_LANES];
-            for (l = 0; l < SMELT_MM_LANES; ++l) s0[l] = s1[l] = s2[l] = s3[l] = 0.0f;
-            for (kk = 0; kk < k4; kk += SMELT_MM_LANES) {
-                for (l = 0; l < SMELT_MM_LANES; ++l) s0[l] += ai[kk + l] * b0[kk + l];
-                for (l = 0; l < SMELT_MM_LANES; ++l) s1[l] += ai[kk + l] * b1[kk + l];
-                for (l = 0; l < SMELT_MM_LANES; ++l) s2[l] += ai[kk + l] * b2[kk + l];
-                for (l = 0; l < SMELT_MM_LANES; ++l) s3[l] += ai[kk + l] * b3[kk + l];
+            smelt_lanes s0 = smelt_lanes_zero(), s1 = s0, s2 = s0, s3 = s0;
+            for (kk = 0; kk < k4; kk += 4) {
+                const smelt_lanes x = smelt_lanes_load(ai + kk);
+                s0 = smelt_lanes_madd(s0, x, b0 + kk);
+                s1 = smelt_lanes_madd(s1, x, b1 + kk);
+                s2 = smelt_lanes_madd(s2, x, b2 + kk);
+                s3 = smelt_lanes_madd(s3, x, b3 + kk);
             }
             yi[0] = smelt_mm_finish_f32(s0, ai + k4, b0 + k4, tail);
             yi[1] = smelt_mm_finish_f32(s1, ai + k4, b1 + k4, tail);
@@ -64,10 +117,8 @@ SMELT_KERNEL void smelt_mm_nt_f32(long m, long n, long k, const float *a, long a
         const float *bj = b + j * k;
         for (i = 0; i < m; ++i) {
             const float *ai = a + i * a_rs;
-            float s[SMELT_MM_LANES];
-            for (l = 0; l < SMELT_MM_LANES; ++l) s[l] = 0.0f;
-            for (kk = 0; kk < k4; kk += SMELT_MM_LANES)
-                for (l = 0; l < SMELT_MM_LANES; ++l) s[l] += ai[kk + l] * bj[kk + l];
+            smelt_lanes s = smelt_lanes_zero();
+            for (kk = 0; kk < k4; kk += 4) s = smelt_lanes_madd(s, smelt_lanes_load(ai + kk), bj + kk);
             y[i * y_rs + j] = smelt_mm_finish_f32(s, ai + k4, bj + k4, tail);
         }
     }

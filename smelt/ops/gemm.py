@@ -20,7 +20,7 @@ def _const(shape, seed):
     return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
 
 
-def emit_product(node, g, ctx, a, b, c, *, batch, m, n, k, b_const, b_rows, trans_a=False,
+def emit_product(node, ctx, a, b, c, *, batch, m, n, k, b_const, b_rows, trans_a=False,
                  a_off=None, b_off=None, alpha=1.0, beta=1.0, c_strides=(0, 0)):
     """One smelt_gemm_f32 call. b_const: B's value [batch_b, ...] when known at compile time,
     stored transposed so the kernel sees rows of k; b_rows: B is already stored as [n, k]."""
@@ -98,7 +98,7 @@ class Gemm(Op):
         c = node.inputs[2] if len(node.inputs) > 2 else ""
         # B [k, 1] read as [1, k] is already rows of k.
         b_rows = bool(at["transB"]) or n == 1
-        emit_product(node, g, ctx, node.inputs[0], b.name, c, batch=1, m=m, n=n, k=k,
+        emit_product(node, ctx, node.inputs[0], b.name, c, batch=1, m=m, n=n, k=k,
                      b_const=b.data, b_rows=b_rows, trans_a=bool(at["transA"]),
                      alpha=at["alpha"], beta=at["beta"],
                      c_strides=self._c_strides(node, g, m, n) if c else (0, 0))
@@ -171,7 +171,7 @@ class MatMul(Op):
         elif nb > 1:
             a_off = self._offsets(a_batch, batch, m * k)
             b_off = self._offsets(b_batch, batch, k * n)
-        emit_product(node, g, ctx, a.name, b.name, "", batch=nb, m=m, n=n, k=k,
+        emit_product(node, ctx, a.name, b.name, "", batch=nb, m=m, n=n, k=k,
                      b_const=b_const, b_rows=n == 1, a_off=a_off, b_off=b_off)
 
     @staticmethod

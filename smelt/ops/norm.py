@@ -82,6 +82,9 @@ class BatchNormalization(Op):
             ctx.call("smelt_batchnorm_f32", ctx.ptr(x), ctx.ptr(scale), ctx.ptr(bias), ctx.ptr(mean),
                      ctx.ptr(var), ctx.ptr(node.outputs[0]), params)
 
+    def macs(self, node, g):
+        return g[node.inputs[0]].size
+
     examples = [
         Example([Rand((2, 3, 4, 5)), _const((3,), 1), _const((3,), 2), _const((3,), 3), _var((3,), 4)],
                 opset=15, name="constant_params"),
@@ -133,6 +136,9 @@ class InstanceNormalization(Op):
         ctx.call("smelt_instancenorm_f32", *(ctx.ptr(i) for i in node.inputs), ctx.ptr(node.outputs[0]),
                  ctx.params("smelt_norm_params", params))
 
+    def macs(self, node, g):
+        return 2 * g[node.inputs[0]].size   # the variance, then the scale and shift
+
     examples = [
         Example([Rand((2, 3, 4, 5)), _const((3,), 1), _const((3,), 2)], opset=6, name="4d"),
         Example([Rand((1, 2, 1, 3)), Rand((2,)), Rand((2,))], {"epsilon": 1e-2}, name="runtime_params"),
@@ -179,7 +185,8 @@ class LayerNormalization(Op):
         x, axis = xs[0], node.attrs["axis"]
         axes = tuple(range(axis, x.ndim))
         mean = x.mean(axis=axes, keepdims=True)
-        inv = 1 / np.sqrt(np.square(x - mean).mean(axis=axes, keepdims=True) + np.float32(node.attrs["epsilon"]))
+        var = np.square(x - mean).mean(axis=axes, keepdims=True)
+        inv = 1 / np.sqrt(var + np.float32(node.attrs["epsilon"]))
         y = (x - mean) * inv * xs[1]
         if len(xs) > 2:
             y = y + xs[2]
@@ -201,6 +208,9 @@ class LayerNormalization(Op):
             vecs.append("NULL")
         outs = [ctx.ptr(o) if o else "NULL" for o in (node.outputs + ["", ""])[:3]]
         ctx.call("smelt_layernorm_f32", ctx.ptr(x.name), *vecs, *outs, params)
+
+    def macs(self, node, g):
+        return 2 * g[node.inputs[0]].size   # the variance, then the scale and shift
 
     examples = [
         Example([Rand((2, 3, 8)), _const((8,), 1), _const((8,), 2)], name="last_axis"),

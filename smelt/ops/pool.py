@@ -1,4 +1,4 @@
-"""MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool: float32, ONNX layout, 1 to 3 spatial dims.
+"""MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool: float32, ONNX layout, 1-3 spatial dims.
 
 Canonical attrs of MaxPool/AveragePool after from_onnx: kernel_shape, strides, dilations, pads
 (all begins, then all ends), ceil_mode, count_include_pad (0 for MaxPool); MaxPool also
@@ -52,7 +52,8 @@ class Pool(Op):
         return [(shape, "float32")]
 
     def _windows(self, node, g, x, fill):
-        """Yield (slice of the padded x, slice of the padded index map) for each window tap."""
+        """For each window tap: the padded x, the flat input index (-1 in pads) and whether
+        AveragePool counts the position, each sliced at that tap of every window."""
         a, n = node.attrs, x.ndim - 2
         out = g[node.outputs[0]].shape[2:]
         ends = [max(a["pads"][n + i], (o - 1) * s + (k - 1) * d + 1 - size - a["pads"][i])

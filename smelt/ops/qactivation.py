@@ -84,7 +84,7 @@ def checked_log2(x: float) -> tuple[int, bool]:
 
 
 class _QActivation(QOp):
-    kernels = ("qfixed", "qlut", "qactivation")
+    kernel = ("qfixed", "qlut", "qactivation")
     dtypes = ("int8", "int16")
 
     def infer(self, node, g):
@@ -103,7 +103,6 @@ class _QActivation(QOp):
         return [self.values(node, g, np.asarray(xs[0], np.int64)).astype(y.dtype).reshape(y.shape)]
 
     def emit(self, node, g, ctx):
-        self.use_kernels(ctx)
         self.quantized(node, g, 0)
         self.out_quant(node, g)
         x = g[node.inputs[0]]

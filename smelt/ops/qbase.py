@@ -18,12 +18,6 @@ INT_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "uint8": 
 
 class QOp(Op):
     onnx = ()
-    kernel = None                  # kernels are included by emit(), in dependency order
-    kernels: tuple[str, ...] = ()  # C files this op's kernel needs (qfixed first)
-
-    def use_kernels(self, ctx) -> None:
-        for k in self.kernels:
-            ctx.use(k)
 
     def quantized(self, node, g, *indices: int) -> None:
         """Every listed (present) input and output 0 carries quantization parameters."""

@@ -13,7 +13,7 @@ from .qbase import QOp, wide_multipliers
 
 @register
 class QBatchMatMul(QOp):
-    kernels = ("qfixed", "qbatchmatmul")
+    kernel = ("qfixed", "qbatchmatmul")
 
     def dims(self, node, g):
         """(batch shape, m, n, k) of the product."""
@@ -64,7 +64,6 @@ class QBatchMatMul(QOp):
         return [quant.clamp(out + p["out_zp"], lo, hi).astype(o.dtype).reshape(o.shape)]
 
     def emit(self, node, g, ctx):
-        self.use_kernels(ctx)
         p = self.prepare(node, g)
         x, y, o = g[node.inputs[0]], g[node.inputs[1]], g[node.outputs[0]]
         batch, m, n, k = self.dims(node, g)

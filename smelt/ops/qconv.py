@@ -16,7 +16,7 @@ from .qbase import QOp, act_range, wide_multipliers, window_out
 
 
 class _QConvBase(QOp):
-    kernels = ("qfixed", "qconv")
+    kernel = ("qfixed", "qconv")
     depthwise = False
 
     def infer(self, node, g):
@@ -105,7 +105,6 @@ class _QConvBase(QOp):
         return [quant.clamp(out + p["out_off"], lo, hi).astype(y.dtype)]
 
     def emit(self, node, g, ctx):
-        self.use_kernels(ctx)
         p = self.prepare(node, g)
         x, w, y = g[node.inputs[0]], g[node.inputs[1]], g[node.outputs[0]]
         m, s = wide_multipliers(p["multiplier"], p["shift"]) if p["wide"] else (p["multiplier"], p["shift"])

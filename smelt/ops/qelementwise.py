@@ -27,7 +27,7 @@ def broadcast_strides(shape, out_shape) -> list[int]:
 
 
 class _QBinary(QOp):
-    kernels = ("qfixed", "qelementwise")
+    kernel = ("qfixed", "qelementwise")
 
     def infer(self, node, g):
         a, b = g[node.inputs[0]], g[node.inputs[1]]
@@ -78,7 +78,6 @@ class _QBinary(QOp):
         return [quant.clamp(raw + p["out_offset"], lo, hi).astype(y.dtype).reshape(y.shape)]
 
     def emit(self, node, g, ctx):
-        self.use_kernels(ctx)
         p = self.prepare(node, g)
         a, b, y = g[node.inputs[0]], g[node.inputs[1]], g[node.outputs[0]]
         rank = max(len(y.shape), 1)

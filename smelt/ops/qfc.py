@@ -16,7 +16,7 @@ from .qbase import QOp, act_range, wide_multipliers
 
 @register
 class QFullyConnected(QOp):
-    kernels = ("qfixed", "qfc")
+    kernel = ("qfixed", "qfc")
 
     def infer(self, node, g):
         x, w = g[node.inputs[0]], g[node.inputs[1]]
@@ -79,7 +79,6 @@ class QFullyConnected(QOp):
         return [out.astype(y.dtype).reshape(y.shape)]
 
     def emit(self, node, g, ctx):
-        self.use_kernels(ctx)
         p = self.prepare(node, g)
         x, w = g[node.inputs[0]], g[node.inputs[1]]
         m, s = (wide_multipliers(p["multiplier"], p["shift"]) if p["wide"]

@@ -30,7 +30,7 @@ Q0_15 = np.float32(2.0 ** -15)
 
 @register
 class QLstm(QOp):
-    kernels = ("qfixed", "qactivation", "qlstm")
+    kernel = ("qfixed", "qactivation", "qlstm")
     foldable = False   # stateful
 
     def sizes(self, node, g) -> tuple[int, int, int, int]:
@@ -129,7 +129,6 @@ class QLstm(QOp):
         return 4 * 2 * self.sizes(node, g)[3]   # four int16 vectors of the state size
 
     def emit(self, node, g, ctx):
-        self.use_kernels(ctx)
         p = self.prepare(node, g)
         b, t, i, s = self.sizes(node, g)
         state_h = ctx.state(node.name + "_h", "int8_t", b * s, int(p["hid_zp"]))

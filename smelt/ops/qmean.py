@@ -17,7 +17,7 @@ from .qbase import QOp
 
 @register
 class QMean(QOp):
-    kernels = ("qfixed", "qmean")
+    kernel = ("qfixed", "qmean")
 
     def axes(self, node, g) -> list[int]:
         rank = len(g[node.inputs[0]].shape)
@@ -60,7 +60,6 @@ class QMean(QOp):
         return 4 * max(g[node.outputs[0]].size, 1)
 
     def emit(self, node, g, ctx):
-        self.use_kernels(ctx)
         p = self.prepare(node, g)
         x, y = g[node.inputs[0]], g[node.outputs[0]]
         # Moving along input dim i moves the output position by out_strides[i] (0 if reduced).

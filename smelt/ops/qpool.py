@@ -13,7 +13,7 @@ from .qbase import QOp, act_range, window_out
 
 
 class _QPool(QOp):
-    kernels = ("qfixed", "qpool")
+    kernel = ("qfixed", "qpool")
     average = False
 
     def infer(self, node, g):
@@ -56,7 +56,6 @@ class _QPool(QOp):
         return [quant.clamp(out, lo, hi).astype(y.dtype)]
 
     def emit(self, node, g, ctx):
-        self.use_kernels(ctx)
         x, y = g[node.inputs[0]], g[node.outputs[0]]
         lo, hi = act_range(node, g)
         (kh, kw), (sh, sw) = node.attrs["kernel"], node.attrs["strides"]

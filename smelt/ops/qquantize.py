@@ -35,7 +35,7 @@ def affine_quantize(x, out_t) -> np.ndarray:
 @register
 class QQuantize(QOp):
     """attrs: dtype (of the output)."""
-    kernels = ("qfixed", "qlut", "qquantize")
+    kernel = ("qfixed", "qlut", "qquantize")
 
     def infer(self, node, g):
         x = g[node.inputs[0]]
@@ -55,7 +55,6 @@ class QQuantize(QOp):
         return [requantize(xs[0], x, y).astype(y.dtype)]
 
     def emit(self, node, g, ctx):
-        self.use_kernels(ctx)
         x, y = g[node.inputs[0]], g[node.outputs[0]]
         n = x.size
         src, dst = ctx.ptr(node.inputs[0]), ctx.ptr(node.outputs[0])
@@ -78,7 +77,7 @@ class QQuantize(QOp):
 
 @register
 class QDequantize(QOp):
-    kernels = ("qfixed", "qquantize")
+    kernel = ("qfixed", "qquantize")
 
     def infer(self, node, g):
         x = g[node.inputs[0]]
@@ -92,7 +91,6 @@ class QDequantize(QOp):
         return [(quant.scale(x) * v).astype(np.float32)]
 
     def emit(self, node, g, ctx):
-        self.use_kernels(ctx)
         x = g[node.inputs[0]]
         ctx.call(f"smelt_dequantize_{SUFFIX[x.dtype]}", ctx.ptr(node.inputs[0]), ctx.ptr(node.outputs[0]),
                  x.size, ctx.params("smelt_quantize_params", {"scale": float(quant.scale(x)),

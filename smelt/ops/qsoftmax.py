@@ -84,7 +84,7 @@ RECIP_LUT = gen_lut16(lambda v: np.float32(1.0) / (np.float32(1.0) + np.float32(
 
 @register
 class QSoftmax(QOp):
-    kernels = ("qfixed", "qsoftmax")
+    kernel = ("qfixed", "qsoftmax")
 
     def infer(self, node, g):
         x = g[node.inputs[0]]
@@ -142,7 +142,6 @@ class QSoftmax(QOp):
         return np.clip((e * recip + (np.int64(1) << (right - 1))) >> right, 0, 32767)
 
     def emit(self, node, g, ctx):
-        self.use_kernels(ctx)
         p = self.prepare(node, g)
         x, y = g[node.inputs[0]], g[node.outputs[0]]
         depth = x.shape[-1] if x.shape else 1

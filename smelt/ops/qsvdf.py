@@ -18,7 +18,7 @@ from .qbase import INT_TYPES, QOp
 
 @register
 class QSvdf(QOp):
-    kernels = ("qfixed", "qsvdf")
+    kernel = ("qfixed", "qsvdf")
     foldable = False   # stateful
 
     def infer(self, node, g):
@@ -79,7 +79,6 @@ class QSvdf(QOp):
         return [self.step(node, g, xs[0], xs[1], xs[2], self.initial_state(node, g))]
 
     def emit(self, node, g, ctx):
-        self.use_kernels(ctx)
         p = self.prepare(node, g)
         x, wt = g[node.inputs[0]], g[node.inputs[2]]
         st = node.attrs["state"]

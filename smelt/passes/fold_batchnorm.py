@@ -12,7 +12,7 @@ def run(g: Graph) -> Graph:
     for bn in [n for n in g.nodes if n.op == "BatchNormalization"]:
         x = bn.inputs[0]
         prod = g.producer(x)
-        if prod is None or prod.op not in ("Conv", "Gemm") or prod.attrs.get("act"):
+        if prod is None or prod.op not in ("Conv", "Gemm") or prod.attrs.get("act") or bn.attrs.get("act"):
             continue
         if len(g.consumers(x)) != 1 or x in g.outputs or len([o for o in bn.outputs if o]) != 1:
             continue

@@ -73,7 +73,7 @@ def build(g: Graph, plan: MemoryPlan, weight_bytes: int | None = None, static_ra
             int(op.macs(node, g)),
             sum(g[o].nbytes for o in node.outputs if o),
             op.scratch(node, g),
-            g[node.outputs[0]].dtype))
+            g[next(o for o in node.outputs if o)].dtype))
         seen_consts.update(t.name for t in consts)
     if weight_bytes is None:
         weight_bytes = sum(g[n].nbytes for n in seen_consts)

@@ -12,7 +12,9 @@ import numpy as np
 
 from ..errors import ToolchainError
 
-CFLAGS = ["-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fPIC", "-shared"]
+CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fPIC", "-shared"]
+# Optimization for host builds; SMELT_HOST_OPT overrides (e.g. "-O3 -march=native").
+OPT = os.environ.get("SMELT_HOST_OPT", "-O2").split()
 CACHE = Path(os.environ.get("SMELT_CACHE", Path.home() / ".cache" / "smelt")) / "host"
 
 
@@ -31,13 +33,13 @@ def build(folder: Path, name: str, cc: str | None = None, extra_flags=()) -> Pat
     for f in sorted([folder / f"{name}.c", folder / f"{name}.h", *(folder / "smelt_kernels").iterdir()]):
         h.update(f.name.encode())
         h.update(f.read_bytes())
-    h.update(" ".join([cc, *CFLAGS, *extra_flags]).encode())
+    h.update(" ".join([cc, *OPT, *CFLAGS, *extra_flags]).encode())
     lib = CACHE / f"{name}-{h.hexdigest()[:20]}.so"
     if lib.exists():
         return lib
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-    cmd = [cc, *CFLAGS, *extra_flags, "-I", str(folder), str(folder / f"{name}.c"), "-o", str(tmp), "-lm"]
+    cmd = [cc, *OPT, *CFLAGS, *extra_flags, "-I", str(folder), str(folder / f"{name}.c"), "-o", str(tmp), "-lm"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise ToolchainError(f"host build of {folder / (name + '.c')} failed:\n{r.stderr[-4000:]}")
