@@ -85,7 +85,7 @@ def compile(model, out: str | os.PathLike | None = None, *, name: str | None = N
     prefix = cgen.c_ident(name or "model").lower()
     plan = memory.build(g)
     hdr, src, ctx = cgen.generate(g, plan, prefix)
-    rep = report_mod.build(g, plan, ctx.weight_bytes, ctx.static_ram_bytes)
+    rep = report_mod.build(g, plan, ctx.weight_bytes, ctx.static_ram_bytes, ctx.state_bytes)
 
     def fill(folder: Path) -> None:
         project.write_files(folder, prefix, hdr, src, ctx.kernels,

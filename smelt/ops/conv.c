@@ -15,8 +15,9 @@
 #define SMELT_CONV_TW 4   /* outputs per tile */
 
 /* Four floats. As a GNU C vector it is a SIMD register wherever the target has one, whatever
- * the auto-vectorizer makes of the loops around it; plain C99 otherwise. A tile holds a weight
- * block in SMELT_CONV_NV "block vectors": one with AVX, two four-float ones without. */
+ * the auto-vectorizer makes of the loops around it; plain C99 otherwise (SMELT_PLAIN_C forces
+ * it). A tile holds a weight block in SMELT_CONV_NV block vectors of SMELT_CONV_VW floats: one
+ * AVX register, or two four-float ones. */
 #if defined(__GNUC__) && !defined(SMELT_PLAIN_C)
 typedef float smelt_conv_v4 __attribute__((vector_size(16)));
 typedef int32_t smelt_conv_i4 __attribute__((vector_size(16)));
@@ -84,15 +85,6 @@ typedef struct {
     int pd, ph, pw;       /* leading pads (the trailing ones follow from the output size) */
     smelt_act act;
 } smelt_conv_params;
-
-/* The taps [*lo, *hi) of a k-tap window at `start` with step `step` that land in [0, n). */
-SMELT_KERNEL void smelt_conv_taps(long start, long k, long step, long n, long *lo, long *hi)
-{
-    long a = start < 0 ? (step - 1 - start) / step : 0;
-    long b = n > start ? (n - start + step - 1) / step : 0;
-    *lo = a < k ? a : k;
-    *hi = b < *lo ? *lo : (b < k ? b : k);
-}
 
 /* ---- convolution ---------------------------------------------------------------------- */
 
@@ -219,8 +211,8 @@ static void smelt_conv_row_f32(const smelt_conv_block *k, const smelt_conv_param
     float acc[SMELT_CONV_TW][SMELT_CONV_MB];
     long kd0, kd1, kh0, kh1, kw0, kw1, row, ow, i;
     const float *w;
-    smelt_conv_taps(id, p->kd, p->dd, p->d, &kd0, &kd1);
-    smelt_conv_taps(ih, p->kh, p->dh, p->h, &kh0, &kh1);
+    smelt_taps(id, p->kd, p->dd, p->d, &kd0, &kd1);
+    smelt_taps(ih, p->kh, p->dh, p->h, &kh0, &kh1);
     row = (id + kd0 * p->dd) * hw + (ih + kh0 * p->dh) * p->w;   /* first row tap in range */
     w = k->w + (kd0 * p->kh + kh0) * p->kw * tap;
     for (ow = k->ow_in; ow < k->ow_tiles; ow += SMELT_CONV_TW) {
@@ -230,7 +222,7 @@ static void smelt_conv_row_f32(const smelt_conv_block *k, const smelt_conv_param
     }
     for (i = 0; edges && i < k->ow_in + p->ow - k->ow_tiles; ++i) {
         const long iw = (ow = smelt_conv_edge(k, i)) * p->sw - p->pw;
-        smelt_conv_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
+        smelt_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
         smelt_conv_point_f32(k->x, row + iw + kw0 * p->dw, w + kw0 * tap, k->b, p,
                              (int)(kd1 - kd0), (int)(kh1 - kh0), (int)(kw1 - kw0), relu, acc[0]);
         smelt_conv_store_f32(y + ow, odhw, 1, acc, 1, k->nb, &p->act);
@@ -246,12 +238,12 @@ static void smelt_conv_rows_f32(const smelt_conv_block *k, const smelt_conv_para
     const long id = od * p->sd - p->pd;
     long kd0, kd1, kw0, kw1, ow, i;
     for (i = 0; i < SMELT_CONV_TW; ++i) smelt_conv_row_f32(k, p, od, oh + i, 0);
-    smelt_conv_taps(id, p->kd, p->dd, p->d, &kd0, &kd1);
+    smelt_taps(id, p->kd, p->dd, p->d, &kd0, &kd1);
     for (i = 0; i < k->ow_in + p->ow - k->ow_tiles; ++i) {
         const long iw = (ow = smelt_conv_edge(k, i)) * p->sw - p->pw;
         const long off = (id + kd0 * p->dd) * p->h * p->w + (oh * p->sh - p->ph) * p->w;
         float acc[SMELT_CONV_TW][SMELT_CONV_MB];
-        smelt_conv_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
+        smelt_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
         smelt_conv_tile_f32(k->x, off + iw + kw0 * p->dw, (long)p->sh * p->w,
                             k->w + (kd0 * p->kh * p->kw + kw0) * tap, k->b, p, (int)(kd1 - kd0),
                             p->kh, (int)(kw1 - kw0), p->act.kind == SMELT_ACT_RELU, acc);
@@ -270,8 +262,8 @@ SMELT_KERNEL void smelt_conv_f32(const float *x, const float *w, const float *bi
     long ow_in, ow_out, oh_in, oh_out, od, oh;
     int n, g, blk, o;
     /* outputs in columns [ow_in, ow_out) (rows [oh_in, oh_out)) have all kw (kh) taps in range */
-    smelt_conv_taps(-(long)p->pw, p->ow, p->sw, p->w - (long)(p->kw - 1) * p->dw, &ow_in, &ow_out);
-    smelt_conv_taps(-(long)p->ph, p->oh, p->sh, p->h - (long)(p->kh - 1) * p->dh, &oh_in, &oh_out);
+    smelt_taps(-(long)p->pw, p->ow, p->sw, p->w - (long)(p->kw - 1) * p->dw, &ow_in, &ow_out);
+    smelt_taps(-(long)p->ph, p->oh, p->sh, p->h - (long)(p->kh - 1) * p->dh, &oh_in, &oh_out);
     for (n = 0; n < p->batch; ++n) {
         for (g = 0; g < p->group; ++g) {
             for (blk = 0; blk < nblk; ++blk) {
@@ -368,8 +360,8 @@ SMELT_KERNEL void smelt_conv_dw_f32(const float *x, const float *w, const float 
     long n, ic, oc, id, ih, id0, id1, ih0, ih1;
     /* the padding is the same for every channel: zero it once, then copy in each channel's rows */
     memset(pad, 0, depth * rows * len * sizeof *pad);
-    smelt_conv_taps(p->pd, p->d, 1, depth, &id0, &id1);   /* input rows inside the extent */
-    smelt_conv_taps(p->ph, p->h, 1, rows, &ih0, &ih1);
+    smelt_taps(p->pd, p->d, 1, depth, &id0, &id1);   /* input rows inside the extent */
+    smelt_taps(p->ph, p->h, 1, rows, &ih0, &ih1);
     for (n = 0; n < p->batch; ++n) {
         for (ic = 0; ic < p->c; ++ic) {
             const float *xc = x + (n * p->c + ic) * dhw;
@@ -470,14 +462,14 @@ SMELT_KERNEL void smelt_conv_transpose_f32(const float *x, const float *w, const
                 long kd, kh, kw, id, ih, id0, id1, ih0, ih1, iw0, iw1;
                 for (kd = 0; kd < p->kd; ++kd) {
                     const long td = kd * p->dd - p->pd;   /* output index of input 0 at this tap */
-                    smelt_conv_taps(td, p->d, p->sd, p->od, &id0, &id1);
+                    smelt_taps(td, p->d, p->sd, p->od, &id0, &id1);
                     for (kh = 0; kh < p->kh; ++kh) {
                         const long th = kh * p->dh - p->ph;
-                        smelt_conv_taps(th, p->h, p->sh, p->oh, &ih0, &ih1);
+                        smelt_taps(th, p->h, p->sh, p->oh, &ih0, &ih1);
                         for (kw = 0; kw < p->kw; ++kw) {
                             const long tw = kw * p->dw - p->pw;
                             const float wv = wc[(kd * p->kh + kh) * p->kw + kw];
-                            smelt_conv_taps(tw, p->w, sw, p->ow, &iw0, &iw1);
+                            smelt_taps(tw, p->w, sw, p->ow, &iw0, &iw1);
                             if (iw1 == iw0) continue;
                             for (id = id0; id < id1; ++id)
                                 for (ih = ih0; ih < ih1; ++ih)

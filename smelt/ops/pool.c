@@ -18,20 +18,11 @@ typedef struct {
     int column_major;       /* MaxPool indices in column-major order (storage_order 1) */
 } smelt_pool_params;
 
-/* The taps [*lo, *hi) of a k-tap window at `start` with step `step` that land in [0, n). */
-SMELT_KERNEL void smelt_pool_taps(long start, long k, long step, long n, long *lo, long *hi)
-{
-    long a = start < 0 ? (step - 1 - start) / step : 0;
-    long b = n > start ? (n - start + step - 1) / step : 0;
-    *lo = a < k ? a : k;
-    *hi = b < *lo ? *lo : (b < k ? b : k);
-}
-
 /* Taps of a window inside the padded extent [-pad, n + pad_end), for count_include_pad. */
 static long smelt_pool_padded(long start, long k, long step, long n, long pad, long pad_end)
 {
     long lo, hi;
-    smelt_pool_taps(start + pad, k, step, n + pad + pad_end, &lo, &hi);
+    smelt_taps(start + pad, k, step, n + pad + pad_end, &lo, &hi);
     return hi - lo;
 }
 
@@ -41,24 +32,24 @@ SMELT_KERNEL void smelt_pool_f32(const float *x, float *y, int64_t *indices, con
     const long hw = (long)p->h * p->w, dhw = hw * p->d;
     long plane, od, oh, ow, ow_in, ow_out;
     /* columns [ow_in, ow_out) have every kw tap inside the input */
-    smelt_pool_taps(-(long)p->pw, p->ow, p->sw, p->w - (long)(p->kw - 1) * p->dw, &ow_in, &ow_out);
+    smelt_taps(-(long)p->pw, p->ow, p->sw, p->w - (long)(p->kw - 1) * p->dw, &ow_in, &ow_out);
     for (plane = 0; plane < p->planes; ++plane) {
         const float *xp = x + plane * dhw;
         for (od = 0; od < p->od; ++od) {
             const long id = od * p->sd - p->pd;
             long kd0, kd1, cd;
-            smelt_pool_taps(id, p->kd, p->dd, p->d, &kd0, &kd1);
+            smelt_taps(id, p->kd, p->dd, p->d, &kd0, &kd1);
             cd = p->count_include_pad ? smelt_pool_padded(id, p->kd, p->dd, p->d, p->pd, p->pd1) : kd1 - kd0;
             for (oh = 0; oh < p->oh; ++oh) {
                 const long ih = oh * p->sh - p->ph;
                 long kh0, kh1, ch;
-                smelt_pool_taps(ih, p->kh, p->dh, p->h, &kh0, &kh1);
+                smelt_taps(ih, p->kh, p->dh, p->h, &kh0, &kh1);
                 ch = p->count_include_pad ? smelt_pool_padded(ih, p->kh, p->dh, p->h, p->ph, p->ph1) : kh1 - kh0;
                 for (ow = 0; ow < p->ow; ++ow, ++y) {
                     const long iw = ow * p->sw - p->pw;
                     long kw0 = 0, kw1 = p->kw, cw = p->kw, kd, kh, kw;
                     if (ow < ow_in || ow >= ow_out) {
-                        smelt_pool_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
+                        smelt_taps(iw, p->kw, p->dw, p->w, &kw0, &kw1);
                         cw = p->count_include_pad ? smelt_pool_padded(iw, p->kw, p->dw, p->w, p->pw, p->pw1)
                                                   : kw1 - kw0;
                     }

@@ -23,6 +23,16 @@ enum {
 };
 typedef struct { int kind; float alpha; float beta; } smelt_act;
 
+/* The taps [*lo, *hi) of a k-tap window at `start` with step `step` that land in [0, n):
+ * convolution and pooling kernels compute their valid range once instead of testing every tap. */
+static inline void smelt_taps(long start, long k, long step, long n, long *lo, long *hi)
+{
+    long a = start < 0 ? (step - 1 - start) / step : 0;
+    long b = n > start ? (n - start + step - 1) / step : 0;
+    *lo = a < k ? a : k;
+    *hi = b < *lo ? *lo : (b < k ? b : k);
+}
+
 #ifdef SMELT_FLOAT
 #include <math.h>
 static inline float smelt_act_f32(float x, const smelt_act *a)
