@@ -45,15 +45,24 @@ class MemoryPlan:
         return None if b is None else b.offset
 
 
-def build(g: Graph, strategy: str = "greedy_by_size") -> MemoryPlan:
+def build(g: Graph, in_place: bool = True) -> MemoryPlan:
     plan = MemoryPlan()
     external = set(g.inputs) | set(g.outputs)
-    # Alias ops (Reshape, Flatten, Squeeze, ...) share their input's storage unless the
-    # output must land in the caller's output buffer.
-    for node in g.nodes:
+    last_use = {i: step for step, node in enumerate(g.nodes) for i in node.inputs if i}
+    for step, node in enumerate(g.nodes):
         op = registry.get(node.op)
-        if op.alias and node.outputs[0] not in external and not g[node.inputs[0]].is_const:
-            plan.alias[node.outputs[0]] = node.inputs[0]
+        out = node.outputs[0] if node.outputs else ""
+        if not out or out in external:
+            continue
+        if op.alias and not g[node.inputs[0]].is_const:
+            # Reshape, Flatten, Squeeze, ...: the output is the input's storage.
+            plan.alias[out] = node.inputs[0]
+        elif op.elementwise and in_place:
+            # Write over an input of the same shape and dtype that dies here.
+            for i in node.inputs:
+                if i and _can_overwrite(g, plan, i, out, step, last_use, external):
+                    plan.alias[out] = i
+                    break
     for step, node in enumerate(g.nodes):
         for name in node.outputs:
             if name and name not in external and name not in plan.alias and not g[name].is_const:
@@ -71,6 +80,14 @@ def build(g: Graph, strategy: str = "greedy_by_size") -> MemoryPlan:
     plan.arena_size = max((b.offset + b.size for b in plan.buffers.values()), default=0)
     verify(plan)
     return plan
+
+
+def _can_overwrite(g: Graph, plan: MemoryPlan, x: str, y: str, step: int, last_use: dict, external) -> bool:
+    root = plan.root(x)
+    if g[x].is_const or root in external or g[x].shape != g[y].shape or g[x].dtype != g[y].dtype:
+        return False
+    sharing = [t for t in [root, *plan.alias] if plan.root(t) == root]
+    return all(last_use.get(t, -1) <= step for t in sharing)
 
 
 def overlaps_in_time(a: Buffer, b: Buffer) -> bool:
