@@ -8,7 +8,7 @@ MODELS = SHARED / "models"
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: long suites (full conformance, big models); run with -m slow")
+    config.addinivalue_line("markers", "slow: suites too long for the default run; run with -m slow")
 
 
 @pytest.fixture

@@ -146,7 +146,6 @@ def test_main_prints_table_and_summary(capsys):
     assert out[-2].split() == ["Relu", "1", "0", "0"]
 
 
-@pytest.mark.slow
 def test_full_suite():
     results = conformance.run(conformance.collect(), jobs=2)
     c = conformance.counts(results)
@@ -158,7 +157,6 @@ def test_full_suite():
         "\n".join(conformance.line(r) for r in light.values())
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(LIGHT_MODELS))
 def test_light_model_logits_match_onnxruntime(name):
     """The light models' weights are all 0.02, so every class gets the same score and onnx's

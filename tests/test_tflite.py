@@ -3,7 +3,7 @@
 Every case builds a small .tflite model (tests/tflite_builder.py), runs random inputs through
 TFLM's interpreter and smelt's compiled C, and requires 0 mismatching bytes (float models: float
 rounding); smelt's numpy reference must agree too. The shared models in ../shared/models run the
-same way (10 inputs by default, 100 with -m slow).
+same way, with 10 and with 100 inputs.
 """
 from __future__ import annotations
 
@@ -72,7 +72,6 @@ def test_shared_model_bit_exact(shared_models, name):
     assert not any(cmp.layers.values()), cmp.table()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", QMODELS)
 def test_shared_model_bit_exact_100(shared_models, name):
     cmp = tflm.compare(shared_models / f"{name}.tflite", 100, seed=2)
