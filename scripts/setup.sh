@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="gcc libc6-dev make clang lld"
+# host C compilers; Cortex-M and RISC-V cross toolchains and QEMU (the emulated targets)
+APT_PACKAGES="gcc libc6-dev make clang lld \
+  gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm \
+  gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
+command -v node >/dev/null || APT_PACKAGES="$APT_PACKAGES nodejs"   # runs the wasm target
 missing=""
 for p in $APT_PACKAGES; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -1,4 +1,4 @@
-"""The command line: smelt compile | inspect | verify."""
+"""The command line: smelt compile | inspect | verify | bench."""
 from __future__ import annotations
 
 import argparse
@@ -26,10 +26,32 @@ def _shapes(items) -> dict:
 def cmd_compile(args) -> int:
     from . import compile
     art = compile(args.model, args.output, name=args.name, input_shapes=_shapes(args.input_shape))
+    if args.target == "wasm":
+        from .targets import wasm
+        wasm.emit(art, art.path)   # <name>.wasm and the ES module <name>.mjs beside the C
     print(art.report.table() if args.verbose else
           f"wrote {art.path}: arena {art.report.arena_bytes:,} B, weights {art.report.weight_bytes:,} B, "
           f"{art.report.macs:,} MACs")
     return 0
+
+
+def cmd_bench(args) -> int:
+    """Build for a target, run under its emulator, check against the reference, measure."""
+    import json
+
+    from . import targets
+    r = targets.bench(args.model, args.target, timeout=args.timeout, name=args.name)
+    ok = r["check"]["ok"]
+    if args.json:
+        print(json.dumps(r))
+    else:
+        ins = "-" if r["instructions"] is None else f"{r['instructions']:,}"
+        mpi = "-" if r["macs_per_instruction"] is None else f"{r['macs_per_instruction']:.3f}"
+        print(f"{r['model']} on {r['target']}: {ins} instructions/inference, {mpi} MACs/instruction, "
+              f"flash {r['flash_bytes']:,} B, static RAM {r['static_ram_bytes']:,} B, "
+              f"stack {r['stack_bytes']:,} B, arena {r['arena_bytes']:,} B, "
+              f"outputs {'match' if ok else 'DIFFER from'} the reference")
+    return 0 if ok else 1
 
 
 def cmd_inspect(args) -> int:
@@ -127,6 +149,8 @@ def main(argv=None) -> int:
     common(p)
     p.add_argument("-o", "--output", required=True, help="output folder (written atomically)")
     p.add_argument("-v", "--verbose", action="store_true", help="print the per-layer report")
+    p.add_argument("--target", choices=["c", "wasm"], default="c",
+                   help="wasm: also build <name>.wasm and an ES module wrapper <name>.mjs")
     p.set_defaults(fn=cmd_compile)
 
     p = sub.add_parser("inspect", help="per-layer table: op, shapes, params, MACs, bytes; arena size")
@@ -145,6 +169,14 @@ def main(argv=None) -> int:
     p.add_argument("--atol", type=float, default=1e-5)
     p.add_argument("--report", action="store_true", help="print the compile report too")
     p.set_defaults(fn=cmd_verify)
+
+    from .targets import names as target_names
+    p = sub.add_parser("bench", help="build for a target, run it in its emulator, count instructions")
+    common(p)
+    p.add_argument("--target", required=True, choices=target_names())
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds before a run counts as a hang")
+    p.add_argument("--json", action="store_true", help="one JSON object for tools")
+    p.set_defaults(fn=cmd_bench)
 
     args = ap.parse_args(argv)
     try:

@@ -44,3 +44,11 @@ class PlanError(SmeltError):
 
 class ToolchainError(SmeltError):
     """A compiler or emulator is missing or failed."""
+
+
+class GuestFaultError(ToolchainError):
+    """The program crashed on the target (a fault, a trap, an abort)."""
+
+
+class GuestTimeoutError(ToolchainError):
+    """The program did not finish within its time limit (a hang); the emulator was killed."""

@@ -1,4 +1,5 @@
 """End to end through the command line and the generated build files."""
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -90,3 +91,28 @@ def test_failed_compile_leaves_previous_output_intact(tmp_path):
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert after == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_compile_for_wasm_runs_in_node(tmp_path):
+    out = tmp_path / "out"
+    assert main(["compile", str(DIGITS), "-o", str(out), "--target", "wasm"]) == 0
+    assert (out / "model.wasm").exists() and (out / "model.mjs").exists()
+    img = np.load(ROOT / "examples" / "digits_test.npz")["images"][:1]
+    (out / "t.mjs").write_text(
+        "import { load, run } from './model.mjs';\nawait load();\n"
+        f"const out = run(new Float32Array([{', '.join(f'{v:.9e}' for v in img.reshape(-1))}]));\n"
+        "console.log(JSON.stringify(Array.from(Array.isArray(out) ? out[0] : out)));\n")
+    r = subprocess.run(["node", str(out / "t.mjs")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    import onnxruntime as ort
+    expected = ort.InferenceSession(str(DIGITS), providers=["CPUExecutionProvider"]).run(None, {"image": img})[0]
+    np.testing.assert_allclose(np.array(json.loads(r.stdout)), expected[0], rtol=1e-4, atol=1e-5)
+
+
+def test_bench_on_cortex_m4_counts_instructions_and_checks_outputs(capsys):
+    model = ROOT.parent / "shared" / "models" / "hello_world_int8.tflite"
+    assert main(["bench", str(model), "--target", "cortex-m4", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["check"] == {"ok": True, "mode": "bit-exact", "max_diff": 0.0}
+    assert r["instructions"] > 1000 and r["macs"] == 288 and r["arena_bytes"] == 32
+    assert r["flash_bytes"] > r["static_ram_bytes"] > 0
