@@ -121,7 +121,7 @@ def run(n: int = 50, names=models.NAMES, digits: bool = True) -> list[dict]:
     if digits:
         d = np.load(ROOT / "examples" / "digits_test.npz")
         rows.append(bench_model("digits_cnn (real data)", onnx.load(ROOT / "examples" / "digits_cnn.onnx"),
-                                d["images"][:, 0], 100, labels=d["labels"]))
+                                d["images"], 100, labels=d["labels"]))
     return rows
 
 

@@ -43,6 +43,7 @@ class Artifact:
         self.path, self.name, self.graph, self.plan = Path(path), name, graph, plan
         self.report, self.source_graph = report, source_graph
         self._temp, self._host = temp, None
+        self.quant_report = None     # compile(..., quantize="int8"): the PTQ report
 
     def _feeds(self, inputs) -> list[np.ndarray]:
         g = self.graph
@@ -78,8 +79,16 @@ class Artifact:
 
 def compile(model, out: str | os.PathLike | None = None, *, name: str | None = None,
             input_shapes: dict | None = None, freeze: dict | None = None,
-            example_inputs=None) -> Artifact:
-    """Compile a model to a folder of C (a temporary folder when `out` is None)."""
+            example_inputs=None, quantize: str | None = None, calib=None,
+            calib_method: str = "auto") -> Artifact:
+    """Compile a model to a folder of C (a temporary folder when `out` is None).
+
+    quantize="int8" first quantizes a float ONNX model / torch module post-training with the
+    calibration inputs `calib` (dict input name -> array, samples first; or a path to .npz),
+    see smelt.quantize; `Artifact.quant_report` then holds the per-layer SQNR report."""
+    quant_report = None
+    if quantize is not None:
+        model, quant_report = _quantize(model, quantize, calib, calib_method, example_inputs)
     source = load(model, input_shapes=input_shapes, freeze=freeze, example_inputs=example_inputs, name=name)
     g = pipeline.optimize(source)
     prefix = cgen.c_ident(name or "model").lower()
@@ -87,9 +96,11 @@ def compile(model, out: str | os.PathLike | None = None, *, name: str | None = N
     hdr, src, ctx = cgen.generate(g, plan, prefix)
     rep = report_mod.build(g, plan, ctx.weight_bytes, ctx.static_ram_bytes, ctx.state_bytes)
 
+    text = rep.table() + "\n" + ("" if quant_report is None else "\nint8 quantization\n" + quant_report.table() + "\n")
+
     def fill(folder: Path) -> None:
         project.write_files(folder, prefix, hdr, src, ctx.kernels,
-                            {"report.txt": rep.table() + "\n", "report.json": rep.to_json()},
+                            {"report.txt": text, "report.json": rep.to_json()},
                             needs_libm=cgen.is_float_model(g))
 
     temp = None
@@ -99,4 +110,25 @@ def compile(model, out: str | os.PathLike | None = None, *, name: str | None = N
         fill(out)
     else:
         project.write_atomically(Path(out), fill)
-    return Artifact(Path(out), prefix, g, plan, rep, source, temp)
+    art = Artifact(Path(out), prefix, g, plan, rep, source, temp)
+    art.quant_report = quant_report
+    return art
+
+
+def _quantize(model, scheme: str, calib, method: str, example_inputs):
+    """(QDQ ONNX model, QuantReport) of a float model, calibrated on `calib`."""
+    from . import quantize as q
+    if scheme != "int8":
+        raise SmeltError(f"quantize='{scheme}' is not available: use 'int8'")
+    if calib is None:
+        raise SmeltError("quantize='int8' needs calibration inputs: calib={input name: array [samples, ...]} "
+                         "or the path of an .npz")
+    if isinstance(calib, (str, os.PathLike)):
+        calib = q.load_calib(calib)
+    if isinstance(model, Graph) or (isinstance(model, (str, os.PathLike)) and str(model).endswith(".tflite")):
+        raise SmeltError("post-training quantization takes a float ONNX model or torch module; "
+                         "a .tflite model is already quantized by its converter")
+    if _is_torch_module(model):
+        from .frontends import torch as torch_fe
+        model = torch_fe.to_onnx(model, example_inputs)
+    return q.quantize(model, calib, method=method)

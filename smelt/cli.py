@@ -1,4 +1,4 @@
-"""The command line: smelt compile | inspect | verify | bench."""
+"""The command line: smelt compile | quantize | inspect | verify | bench."""
 from __future__ import annotations
 
 import argparse
@@ -25,13 +25,40 @@ def _shapes(items) -> dict:
 
 def cmd_compile(args) -> int:
     from . import compile
-    art = compile(args.model, args.output, name=args.name, input_shapes=_shapes(args.input_shape))
+    art = compile(args.model, args.output, name=args.name, input_shapes=_shapes(args.input_shape),
+                  quantize=args.quantize, calib=_calib(args), calib_method=args.calib_method)
+    if art.quant_report is not None:
+        print(art.quant_report.table())
     if args.target == "wasm":
         from .targets import wasm
         wasm.emit(art, art.path)   # <name>.wasm and the ES module <name>.mjs beside the C
     print(art.report.table() if args.verbose else
           f"wrote {art.path}: arena {art.report.arena_bytes:,} B, weights {art.report.weight_bytes:,} B, "
           f"{art.report.macs:,} MACs")
+    return 0
+
+
+def _calib(args):
+    if args.quantize and not args.calib:
+        raise SmeltError("--quantize int8 needs --calib data.npz (calibration inputs, samples first)")
+    if args.calib and not args.quantize:
+        raise SmeltError("--calib is used with --quantize int8")
+    return args.calib
+
+
+def cmd_quantize(args) -> int:
+    """Post-training int8 quantization to an ONNX QDQ model; prints the SQNR report."""
+    from pathlib import Path
+
+    from . import quantize as q
+    from .codegen import project
+    if not str(args.output).endswith(".onnx"):
+        raise SmeltError(f"-o {args.output}: the quantized model is written as ONNX, name it *.onnx")
+    qmodel, rep = q.quantize(args.model, q.load_calib(args.calib), method=args.calib_method,
+                             per_channel=not args.per_tensor)
+    project.write_file_atomically(Path(args.output), qmodel.SerializeToString())
+    print(rep.table())
+    print(f"wrote {args.output}")
     return 0
 
 
@@ -145,13 +172,30 @@ def main(argv=None) -> int:
         p.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
                        help="freeze an input's shape (dynamic dimensions)")
 
+    def quant_args(p):
+        p.add_argument("--quantize", choices=["int8"], default=None,
+                       help="quantize a float ONNX model post-training first (needs --calib)")
+        p.add_argument("--calib", default=None, help="calibration inputs for --quantize: .npz, samples first")
+        p.add_argument("--calib-method", default="auto", choices=["auto", "minmax", "percentile", "mse"],
+                       help="activation ranges (default auto: the best output SQNR on the calibration part)")
+
     p = sub.add_parser("compile", help="compile a model to a folder of C")
     common(p)
     p.add_argument("-o", "--output", required=True, help="output folder (written atomically)")
     p.add_argument("-v", "--verbose", action="store_true", help="print the per-layer report")
     p.add_argument("--target", choices=["c", "wasm"], default="c",
                    help="wasm: also build <name>.wasm and an ES module wrapper <name>.mjs")
+    quant_args(p)
     p.set_defaults(fn=cmd_compile)
+
+    p = sub.add_parser("quantize", help="post-training int8 quantization to an ONNX QDQ model, with an SQNR report")
+    p.add_argument("model", help="a float .onnx model")
+    p.add_argument("--calib", required=True, help="calibration inputs: .npz with one array per input, samples first")
+    p.add_argument("-o", "--output", required=True, help="the quantized .onnx (written atomically)")
+    p.add_argument("--calib-method", default="auto", choices=["auto", "minmax", "percentile", "mse"],
+                   help="activation ranges (default auto: the best output SQNR on the calibration part)")
+    p.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor, not per channel")
+    p.set_defaults(fn=cmd_quantize)
 
     p = sub.add_parser("inspect", help="per-layer table: op, shapes, params, MACs, bytes; arena size")
     common(p)

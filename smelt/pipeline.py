@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from .ir import Graph
-from .passes import fold_batchnorm, fold_constants, fold_pad, fuse_activation, remove_dead, remove_identity
+from .passes import (cancel_transposes, fold_batchnorm, fold_constants, fold_pad, fuse_activation, lower_quantized,
+                     remove_dead, remove_identity)
 
 PASSES = [
+    ("lower_quantized", lower_quantized.run),      # reads int8 weights through DequantizeLinear: first
+    ("cancel_transposes", cancel_transposes.run),
     ("fold_constants", fold_constants.run),
     ("remove_identity", remove_identity.run),
     ("fold_batchnorm", fold_batchnorm.run),

@@ -342,17 +342,42 @@ def _write_qdq(model: onnx.ModelProto, plan: _Plan, act_params: dict[str, tuple[
 
 
 # ---------------------------------------------------------------- running
-def _samples(calib, input_names: list[str]) -> list[dict[str, np.ndarray]]:
+def load_calib(path) -> dict[str, np.ndarray]:
+    """A calibration file: .npz (one array per model input, named like it; samples first) or .npy."""
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as e:
+        raise SmeltError(f"cannot read calibration data '{path}': {e} (want an .npz of arrays named "
+                         "like the model's inputs, samples first, or an .npy)") from None
+    if isinstance(data, np.ndarray):
+        return {"": data}
+    with data:
+        return {k: data[k] for k in data.files}
+
+
+def _samples(calib, input_names: list[str], g=None) -> list[dict[str, np.ndarray]]:
     if isinstance(calib, np.ndarray):
-        if len(input_names) != 1:
-            raise SmeltError(f"the model has inputs {input_names}: give calib as a dict name -> array")
-        calib = {input_names[0]: calib}
+        calib = {"": calib}
+    if len(input_names) == 1 and input_names[0] not in calib:
+        # one input: the one array whose samples have the input's size (e.g. 'images' beside 'labels')
+        size = int(np.prod(g[input_names[0]].shape)) if g is not None else None
+        fits = [k for k, v in calib.items() if size is None or (np.ndim(v) >= 1 and np.size(v[0]) == size)]
+        if len(fits) == 1:
+            calib = {input_names[0]: calib[fits[0]]}
     missing = [n for n in input_names if n not in calib]
     if missing:
         raise SmeltError(f"calib lacks inputs {missing} (the model's inputs are {input_names})")
     counts = {len(calib[n]) for n in input_names}
+    if counts == {0}:
+        raise SmeltError("calib holds no samples")
     if len(counts) != 1:
         raise SmeltError(f"calib arrays have different sample counts {sorted(counts)}")
+    if g is not None:
+        for n in input_names:
+            if np.ndim(calib[n]) < 1 or np.size(calib[n][0]) != int(np.prod(g[n].shape)):
+                raise SmeltError(f"calib['{n}']: each sample must have {int(np.prod(g[n].shape))} values "
+                                 f"(input shape {g[n].shape}), got array of shape {np.shape(calib[n])}; "
+                                 "put the samples on the first axis")
     return [{n: np.asarray(calib[n][k]) for n in input_names} for k in range(counts.pop())]
 
 
@@ -398,7 +423,7 @@ def quantize(model, calib, method: str = "minmax", per_channel: bool = True, hel
         fmodel = onnx.version_converter.convert_version(fmodel, 13)
     fmodel = fold_batchnorm(fmodel)
     g = onnx_fe.import_onnx(fmodel)
-    samples = _samples(calib, g.inputs)
+    samples = _samples(calib, g.inputs, g)
     n_held = int(round(len(samples) * heldout_fraction)) if len(samples) > 1 else 0
     cal, held = samples[:len(samples) - n_held], samples[len(samples) - n_held:]
     held = held or cal

@@ -8,9 +8,9 @@ through DequantizeLinear and its float output goes through QuantizeLinear:
 becomes  x_q -> Transpose(NHWC) -> QConv2D / QDepthwiseConv2D -> Transpose(NCHW) -> y_q  with the
 quantization parameters on the integer tensors; multipliers then come from smelt.quant exactly as
 for a TFLite model, and the bias is int32 in units of s_x * s_w. Recognised ops: Conv, Gemm,
-MatMul, Add, Mul, AveragePool, GlobalAveragePool, MaxPool, Relu (standalone or fused into the
-producer as its clamp, as is Clip to [0, 6] / [-1, 1] / [0, inf)), Softmax (when the output has
-TFLM's int8 scale 1/256, zero point -128), and data movement (Reshape, Flatten, Squeeze,
+MatMul, Add, Mul, AveragePool, GlobalAveragePool (as TFLM's MEAN), MaxPool, Relu (standalone or fused into the
+producer as its clamp, as is Clip to [0, 6] / [-1, 1] / [0, inf)), Softmax (TFLM's int8 kernel to scale
+1/256, zero point -128, requantized when the output has other parameters), and data movement (Reshape, Flatten, Squeeze,
 Unsqueeze, Transpose: run on the integers). QOperator form: QLinearConv, QLinearMatMul and
 com.microsoft QLinearAdd map onto the same ops.
 
@@ -332,6 +332,9 @@ def _pool(L: Lowering, n: Node) -> bool:
     if x is None or sink is None or len(L.g[x].shape) != 4:
         return False
     if n.op == "GlobalAveragePool":
+        if sink.activation == "NONE":   # TFLM MEAN: one rounding, straight to the output scale
+            L.finish("QMean", [L.transpose(x, TO_NHWC)], {"axes": [1, 2], "keep_dims": True}, sink, nhwc=True)
+            return True
         h, w = L.g[x].shape[2:]
         return L.window(n, x, sink, "QAveragePool2D", (h, w), (1, 1), (0, 0, 0, 0))
     a = n.attrs
@@ -358,10 +361,9 @@ def _softmax(L: Lowering, n: Node) -> bool:
     rank = len(L.g[n.inputs[0]].shape)
     if x is None or sink is None or n.attrs["axis"] not in (-1, rank - 1):
         return False
-    q = sink.int8_quant
-    if q.zero_point[0] != -128 or abs(float(q.scale[0]) * 256 - 1) > 1e-3:
-        return False   # TFLM's int8 softmax writes scale 1/256, zero point -128 only
-    L.finish("QSoftmax", [x], {"beta": 1.0, "dtype": "int8"}, sink)
+    # TFLM's int8 softmax writes scale 1/256, zero point -128 only; other output parameters
+    # (onnxruntime picks 1/255) get one requantization after it: integer all the way, no libm.
+    L.finish("QSoftmax", [x], {"beta": 1.0, "dtype": "int8"}, sink, op_quant=params(1 / 256, -128))
     return True
 
 
@@ -469,7 +471,7 @@ def run(g: Graph) -> Graph:
         if handler is None or node not in g.nodes or all(g[o].is_const for o in node.outputs if o):
             continue
         L.pos = g.nodes.index(node)
-        if handler(L, node):
+        if handler(L, node) and node in g.nodes:
             g.nodes.remove(node)
     _requantize_pairs(L)
     return remove_dead.run(g)
