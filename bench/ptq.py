@@ -41,7 +41,9 @@ def _float_outputs(model, samples):
     return [interp.run(g, {n: s[n] for n in g.inputs})[g.outputs[0]] for s in samples]
 
 
-def ort_quantize(model: onnx.ModelProto, calib: list[dict], method: str) -> onnx.ModelProto:
+def ort_quantize(model: onnx.ModelProto, calib: list[dict], method: str = "MinMax",
+                 per_channel: bool = True) -> onnx.ModelProto:
+    """onnxruntime's quantize_static: QDQ, int8 weights and activations."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
 
@@ -55,7 +57,7 @@ def ort_quantize(model: onnx.ModelProto, calib: list[dict], method: str) -> onnx
     with tempfile.TemporaryDirectory() as d:
         src, dst = os.path.join(d, "f.onnx"), os.path.join(d, "q.onnx")
         onnx.save(model, src)
-        quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                         calibrate_method=getattr(CalibrationMethod, method))
         return onnx.load(dst)

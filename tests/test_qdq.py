@@ -7,8 +7,6 @@ scale (onnxruntime requantizes in float, TFLM in fixed point) on single-op model
 """
 from __future__ import annotations
 
-import os
-import tempfile
 
 import numpy as np
 import onnx
@@ -33,21 +31,8 @@ def lowered(model) -> Graph:
 
 
 def ort_qdq(model: onnx.ModelProto, calib: list[dict], per_channel=True) -> onnx.ModelProto:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(calib)
-
-        def get_next(self):
-            return next(self.it, None)
-
-    with tempfile.TemporaryDirectory() as d:
-        src, dst = os.path.join(d, "f.onnx"), os.path.join(d, "q.onnx")
-        onnx.save(model, src)
-        quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
-        return onnx.load(dst)
+    from bench.ptq import ort_quantize
+    return ort_quantize(model, calib, "MinMax", per_channel)
 
 
 def output_scale(model: onnx.ModelProto) -> float:
