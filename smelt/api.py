@@ -11,7 +11,7 @@ from . import pipeline, report as report_mod
 from .codegen import c as cgen, project
 from .errors import SmeltError
 from .ir import Graph
-from .plan import memory
+from .plan import memory, schedule
 from .runtime import hostlib, interp
 
 
@@ -64,7 +64,9 @@ class Artifact:
             g = self.graph
             self._host = hostlib.HostModel(
                 lib, self.name, [(n, g[n].shape, g[n].dtype) for n in g.inputs],
-                [(n, g[n].shape, g[n].dtype) for n in g.outputs], self.plan.arena_size)
+                [(n, g[n].shape, g[n].dtype) for n in g.outputs], self.plan.arena_size,
+                io_offsets=([self.plan.offset(n) for n in g.inputs], [self.plan.offset(n) for n in g.outputs])
+                if self.plan.io_in_arena else None)
         return self._host
 
     def run(self, inputs) -> dict[str, np.ndarray]:
@@ -80,27 +82,50 @@ class Artifact:
 def compile(model, out: str | os.PathLike | None = None, *, name: str | None = None,
             input_shapes: dict | None = None, freeze: dict | None = None,
             example_inputs=None, quantize: str | None = None, calib=None,
-            calib_method: str = "auto") -> Artifact:
+            calib_method: str = "auto", weights: str | None = None, compress: dict | None = None,
+            ram_budget: int | str | None = None, io_in_arena: bool = False, planner: str = "best",
+            html: bool = False) -> Artifact:
     """Compile a model to a folder of C (a temporary folder when `out` is None).
 
     quantize="int8" first quantizes a float ONNX model / torch module post-training with the
     calibration inputs `calib` (dict input name -> array, samples first; or a path to .npz),
-    see smelt.quantize; `Artifact.quant_report` then holds the per-layer SQNR report."""
+    see smelt.quantize; `Artifact.quant_report` then holds the per-layer SQNR report.
+    quantize="int4" | "ternary" | "binary" | "palette" | "xnor" then packs the int8 weights into that
+    format (options in `compress`, e.g. {"clusters": 16}); weights="fp16" stores a float model's
+    weights as IEEE half. See smelt.compress.
+    ram_budget (bytes, or "32K"): when the activation RAM (arena + I/O) exceeds it, the first layers
+    run patch by patch (plan/patches.py), or a SmeltError says the smallest RAM reachable.
+    io_in_arena=True plans the inputs and outputs inside the arena (as TFLM does; model.h then has
+    <name>_input(k) / <name>_output(k) / <name>_invoke()); planner="greedy-by-size" keeps TFLM's
+    offset heuristic alone and the node order as given ("best": scheduling, every heuristic, CP-SAT).
+    html=True also writes report.html and memory.png (the memory timeline) into the folder."""
+    from . import compress as compress_mod
     quant_report = None
     if quantize is not None:
-        model, quant_report = _quantize(model, quantize, calib, calib_method, example_inputs)
+        compress_mod.check_quantize(quantize)
+        model, quant_report = _quantize(model, "int8", calib, calib_method, example_inputs)
     source = load(model, input_shapes=input_shapes, freeze=freeze, example_inputs=example_inputs, name=name)
-    g = pipeline.optimize(source)
+    g = pipeline.optimize(source, extra=compress_mod.passes(quantize, compress, weights, calib))
+    patching = None
+    if ram_budget is not None:   # patch-based inference: the split and grid that fit, fewest extra MACs
+        from .plan import patches
+        g, patching = patches.apply(g, patches.parse_bytes(ram_budget))
     prefix = cgen.c_ident(name or "model").lower()
-    plan = memory.build(g)
+    order = "as given"
+    if planner == "best":
+        g, order = schedule.run(g, io_in_arena=io_in_arena)
+    plan = memory.build(g, io_in_arena=io_in_arena, strategy=planner)
+    plan.order = order
     hdr, src, ctx = cgen.generate(g, plan, prefix)
     rep = report_mod.build(g, plan, ctx.weight_bytes, ctx.static_ram_bytes, ctx.state_bytes)
+    if patching is not None:
+        rep.notes.append(patching.describe())
 
     text = rep.table() + "\n" + ("" if quant_report is None else "\nint8 quantization\n" + quant_report.table() + "\n")
 
     def fill(folder: Path) -> None:
         project.write_files(folder, prefix, hdr, src, ctx.kernels,
-                            {"report.txt": text, "report.json": rep.to_json()},
+                            {"report.txt": text, "report.json": rep.to_json(), **(rep.files() if html else {})},
                             needs_libm=cgen.is_float_model(g))
 
     temp = None
@@ -112,6 +137,7 @@ def compile(model, out: str | os.PathLike | None = None, *, name: str | None = N
         project.write_atomically(Path(out), fill)
     art = Artifact(Path(out), prefix, g, plan, rep, source, temp)
     art.quant_report = quant_report
+    art.patching = patching      # plan.patches.Patching chosen under ram_budget, or None
     return art
 
 

@@ -26,7 +26,9 @@ def _shapes(items) -> dict:
 def cmd_compile(args) -> int:
     from . import compile
     art = compile(args.model, args.output, name=args.name, input_shapes=_shapes(args.input_shape),
-                  quantize=args.quantize, calib=_calib(args), calib_method=args.calib_method)
+                  quantize=args.quantize, calib=_calib(args), calib_method=args.calib_method,
+                  weights=args.weights, compress={"clusters": args.clusters} if args.clusters else None,
+                  ram_budget=args.ram_budget)
     if art.quant_report is not None:
         print(art.quant_report.table())
     if args.target == "wasm":
@@ -35,14 +37,16 @@ def cmd_compile(args) -> int:
     print(art.report.table() if args.verbose else
           f"wrote {art.path}: arena {art.report.arena_bytes:,} B, weights {art.report.weight_bytes:,} B, "
           f"{art.report.macs:,} MACs")
+    if art.patching is not None and not args.verbose:
+        print(art.patching.describe())
     return 0
 
 
 def _calib(args):
     if args.quantize and not args.calib:
-        raise SmeltError("--quantize int8 needs --calib data.npz (calibration inputs, samples first)")
+        raise SmeltError(f"--quantize {args.quantize} needs --calib data.npz (calibration inputs, samples first)")
     if args.calib and not args.quantize:
-        raise SmeltError("--calib is used with --quantize int8")
+        raise SmeltError("--calib is used with --quantize")
     return args.calib
 
 
@@ -67,7 +71,8 @@ def cmd_bench(args) -> int:
     import json
 
     from . import targets
-    r = targets.bench(args.model, args.target, timeout=args.timeout, name=args.name)
+    r = targets.bench(args.model, args.target, timeout=args.timeout, name=args.name,
+                      portable=args.portable)
     ok = r["check"]["ok"]
     if args.json:
         print(json.dumps(r))
@@ -173,8 +178,13 @@ def main(argv=None) -> int:
                        help="freeze an input's shape (dynamic dimensions)")
 
     def quant_args(p):
-        p.add_argument("--quantize", choices=["int8"], default=None,
-                       help="quantize a float ONNX model post-training first (needs --calib)")
+        p.add_argument("--quantize", choices=["int8", "int4", "ternary", "binary", "palette", "xnor"], default=None,
+                       help="quantize a float ONNX model post-training first (needs --calib); int4 / ternary / "
+                            "binary / palette: low-bit weights, int8 activations; xnor: binary weights and "
+                            "activations in the inner layers (see smelt/compress.py)")
+        p.add_argument("--weights", choices=["fp16"], default=None,
+                       help="fp16: store a float model's Conv/Gemm/MatMul weights as IEEE half")
+        p.add_argument("--clusters", type=int, default=None, help="--quantize palette: codebook entries (default 16)")
         p.add_argument("--calib", default=None, help="calibration inputs for --quantize: .npz, samples first")
         p.add_argument("--calib-method", default="auto", choices=["auto", "minmax", "percentile", "mse"],
                        help="activation ranges (default auto: the best output SQNR on the calibration part)")
@@ -186,6 +196,8 @@ def main(argv=None) -> int:
     p.add_argument("--target", choices=["c", "wasm"], default="c",
                    help="wasm: also build <name>.wasm and an ES module wrapper <name>.mjs")
     quant_args(p)
+    p.add_argument("--ram-budget", default=None, metavar="BYTES",
+                   help="activation RAM budget (arena + I/O), e.g. 32K: the first layers run in patches to fit")
     p.set_defaults(fn=cmd_compile)
 
     p = sub.add_parser("quantize", help="post-training int8 quantization to an ONNX QDQ model, with an SQNR report")
@@ -220,6 +232,8 @@ def main(argv=None) -> int:
     p.add_argument("--target", required=True, choices=target_names())
     p.add_argument("--timeout", type=float, default=120.0, help="seconds before a run counts as a hang")
     p.add_argument("--json", action="store_true", help="one JSON object for tools")
+    p.add_argument("--portable", action="store_true",
+                   help="build the portable C kernels, not the target's optimized ones (to compare)")
     p.set_defaults(fn=cmd_bench)
 
     args = ap.parse_args(argv)

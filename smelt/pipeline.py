@@ -17,9 +17,10 @@ PASSES = [
 ]
 
 
-def optimize(g: Graph, skip: tuple[str, ...] = ()) -> Graph:
+def optimize(g: Graph, skip: tuple[str, ...] = (), extra: list = ()) -> Graph:
+    """extra: (name, pass) steps run after PASSES, e.g. the weight formats of smelt.compress.passes()."""
     g = g.copy()
-    for name, fn in PASSES:
+    for name, fn in list(PASSES) + list(extra):
         if name not in skip:
             g = fn(g)
             g.validate()

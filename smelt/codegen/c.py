@@ -70,13 +70,17 @@ class EmitContext:
         t = self.g[tensor]
         if t.is_const:
             return self.weight(t)
-        if tensor in self.g.inputs:
-            return f"(({t.ctype} *){arg_name('in', self.g.inputs.index(tensor), tensor)})"
-        if tensor in self.g.outputs:
-            return arg_name("out", self.g.outputs.index(tensor), tensor)
-        root = self.plan.root(tensor)
-        if root != tensor and (root in self.g.inputs or root in self.g.outputs):
-            return f"(({t.ctype} *){self.ptr(root)})"
+        if not self.plan.io_in_arena:
+            # Graph inputs and outputs are the caller's buffers.
+            if tensor in self.g.inputs:
+                return f"(({t.ctype} *){arg_name('in', self.g.inputs.index(tensor), tensor)})"
+            if tensor in self.g.outputs:
+                return arg_name("out", self.g.outputs.index(tensor), tensor)
+            root = self.plan.root(tensor)
+            if root != tensor and (root in self.g.inputs or root in self.g.outputs):
+                at = self.plan.byte_offset(tensor)   # a Concat slice of the caller's output
+                base = self.ptr(root)
+                return f"(({t.ctype} *)((uint8_t *){base} + {at}))" if at else f"(({t.ctype} *){base})"
         return f"(({t.ctype} *)(arena + {self.plan.offset(tensor)}))"
 
     def scratch(self, ctype: str = "uint8_t") -> str:
@@ -151,6 +155,9 @@ def generate(g: Graph, plan: MemoryPlan, prefix: str) -> tuple[str, str, EmitCon
         ctx.body.append(f"/* {node.name}: {node.op} -> {', '.join(str(g[o].shape) for o in node.outputs if o)} */")
         if all(g[o].size == 0 for o in node.outputs if o):
             continue   # nothing to compute
+        if node.name in plan.elided:
+            ctx.body[-1] = ctx.body[-1][:-3] + " (in place: the inputs were written into their slices) */"
+            continue
         for kernel in (op.kernel,) if isinstance(op.kernel, str) else (op.kernel or ()):
             ctx.use(kernel)   # a tuple lists kernel files in include order
         if op.alias:
@@ -159,8 +166,11 @@ def generate(g: Graph, plan: MemoryPlan, prefix: str) -> tuple[str, str, EmitCon
                 ctx.copy(ctx.ptr(out), ctx.ptr(node.inputs[0]), g[out].nbytes)
             continue
         op.emit(node, g, ctx)
+    if plan.io_in_arena:
+        for name in g.outputs:
+            ctx.ptr(name)   # declares a constant output's data before the source is assembled
     # Graph outputs that no node writes into the caller's buffer: inputs, constants, repeats.
-    for i, name in enumerate(g.outputs):
+    for i, name in enumerate([] if plan.io_in_arena else g.outputs):
         producer = g.producer(name)
         if producer is None or g.outputs.index(name) != i:
             src = ctx.ptr(name) if g.outputs.index(name) == i else arg_name("out", g.outputs.index(name), name)
@@ -182,6 +192,10 @@ def header(g: Graph, plan: MemoryPlan, prefix: str) -> str:
              "/* Bytes of working memory (activations and scratch), exact. */",
              f"#define {P}_ARENA_SIZE {plan.arena_size}",
              f"#define {P}_NUM_INPUTS {len(g.inputs)}", f"#define {P}_NUM_OUTPUTS {len(g.outputs)}", ""]
+    if plan.io_in_arena:
+        lines[-1:-1] = ["/* Inputs and outputs live in the arena too (at the offsets below): write the",
+                        f"   inputs at {prefix}_input(k), call {prefix}_invoke(), read {prefix}_output(k). */",
+                        f"#define {P}_IO_IN_ARENA 1"]
     for kind, names in (("INPUT", g.inputs), ("OUTPUT", g.outputs)):
         for i, n in enumerate(names):
             t = g[n]
@@ -190,6 +204,8 @@ def header(g: Graph, plan: MemoryPlan, prefix: str) -> str:
                       f"#define {m}_RANK {len(t.shape)}",
                       f"#define {m}_SHAPE {{{', '.join(map(str, t.shape)) or '1'}}}",
                       f"#define {m}_SIZE {t.size}", f"#define {m}_BYTES {t.nbytes}"]
+            if plan.io_in_arena and not t.is_const:
+                lines.append(f"#define {m}_OFFSET {plan.offset(n)}")
             if t.quant is not None and not t.quant.per_channel:
                 lines += [f"#define {m}_SCALE {float(t.quant.scale.reshape(-1)[0]):.9g}f",
                           f"#define {m}_ZERO_POINT {int(t.quant.zero_point.reshape(-1)[0])}"]
@@ -199,10 +215,44 @@ def header(g: Graph, plan: MemoryPlan, prefix: str) -> str:
               _signature(g, prefix, True) + ";", "",
               f"/* Same, with a static arena inside the library (unless {P}_NO_STATIC_ARENA). */",
               _signature(g, prefix, False) + ";", "",
+              *(_io_declarations(prefix, P) if plan.io_in_arena else []),
               "/* Forget the state of recurrent layers (and refill init-time constants) before the next run. */",
               f"void {prefix}_reset(void);", "",
               "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {P}_H */", ""]
     return "\n".join(lines)
+
+
+def _io_declarations(prefix: str, P: str) -> list[str]:
+    return [f"/* Runs one inference on the inputs already in the arena; the outputs stay there. */",
+            f"int {prefix}_invoke_with_arena(void *arena_);", "",
+            f"/* With the static arena (unless {P}_NO_STATIC_ARENA): where to write input k and read",
+            "   output k (inputs are consumed by the run: rewrite them before each call). */",
+            f"void *{prefix}_input(int k);", f"void *{prefix}_output(int k);", f"int {prefix}_invoke(void);", ""]
+
+
+def _io_source(g: Graph, plan: MemoryPlan, prefix: str, ctx: EmitContext) -> list[str]:
+    """model_run_with_arena(arena, in.., out..) copies into and out of the arena around
+    invoke_with_arena; input(k) / output(k) / invoke() use the static arena."""
+    P = prefix.upper()
+    ins = [arg_name("in", i, n) for i, n in enumerate(g.inputs)]
+    outs = [arg_name("out", i, n) for i, n in enumerate(g.outputs)]
+    lines = [_signature(g, prefix, True), "{", "    uint8_t *arena = (uint8_t *)arena_;",
+             "    " + " ".join(f"(void){p};" for p in ["arena"] + ins + outs)]
+    lines += [f"    memcpy({ctx.ptr(n)}, {a}, {g[n].nbytes});" for a, n in zip(ins, g.inputs)]
+    lines.append(f"    {prefix}_invoke_with_arena(arena);")
+    lines += [f"    memcpy({a}, {ctx.ptr(n)}, {g[n].nbytes});" for a, n in zip(outs, g.outputs)]
+    lines += ["    return 0;", "}", "", f"#ifndef {P}_NO_STATIC_ARENA",
+              f"static uint64_t {prefix}_arena[({P}_ARENA_SIZE + 7) / 8 + ({P}_ARENA_SIZE == 0)];", ""]
+    for kind, names in (("input", g.inputs), ("output", g.outputs)):
+        lines += [f"void *{prefix}_{kind}(int k)", "{", f"    uint8_t *arena = (uint8_t *){prefix}_arena;",
+                  "    (void)arena;"]
+        lines += [f"    if (k == {i}) return (void *){ctx.ptr(n)};" for i, n in enumerate(names)]
+        lines += ["    return 0;", "}", ""]
+    lines += [f"int {prefix}_invoke(void)", "{", f"    return {prefix}_invoke_with_arena({prefix}_arena);", "}", "",
+              _signature(g, prefix, False), "{",
+              f"    return {prefix}_run_with_arena({', '.join([prefix + '_arena'] + ins + outs)});", "}",
+              "#endif", ""]
+    return lines
 
 
 def source(g: Graph, plan: MemoryPlan, prefix: str, ctx: EmitContext) -> str:
@@ -218,21 +268,26 @@ def source(g: Graph, plan: MemoryPlan, prefix: str, ctx: EmitContext) -> str:
                   f"void {prefix}_reset(void)", "{", f"    {prefix}_initialized = 0;", "}", ""]
     else:
         lines += [f"void {prefix}_reset(void)", "{", "}", ""]
-    lines.append(_signature(g, prefix, True))
+    if plan.io_in_arena:
+        lines.append(f"int {prefix}_invoke_with_arena(void *arena_)")
+    else:
+        lines.append(_signature(g, prefix, True))
     lines.append("{")
     lines.append("    uint8_t *arena = (uint8_t *)arena_;")
     if ctx.init:
         lines += [f"    if (!{prefix}_initialized) {{", "        long i;"]
         lines += ["        " + s for s in ctx.init]
         lines += [f"        {prefix}_initialized = 1;", "    }"]
-    params = ["arena"] + [arg_name("in", i, n) for i, n in enumerate(g.inputs)] + \
-        [arg_name("out", i, n) for i, n in enumerate(g.outputs)]
+    params = ["arena"] + ([] if plan.io_in_arena else [arg_name("in", i, n) for i, n in enumerate(g.inputs)] +
+                          [arg_name("out", i, n) for i, n in enumerate(g.outputs)])
     lines.append("    " + " ".join(f"(void){p};" for p in params) + "  /* some may be unused */")
     lines += ["    " + s for s in ctx.body]
     lines += ["    return 0;", "}", ""]
+    if plan.io_in_arena:
+        return "\n".join(lines + _io_source(g, plan, prefix, ctx))
     call_args = ["arena"] + [arg_name("in", i, n) for i, n in enumerate(g.inputs)] + \
                 [arg_name("out", i, n) for i, n in enumerate(g.outputs)]
     lines += [f"#ifndef {P}_NO_STATIC_ARENA", _signature(g, prefix, False), "{",
-              f"    static uint64_t arena[({P}_ARENA_SIZE + 7) / 8 + 1];",
+              f"    static uint64_t arena[({P}_ARENA_SIZE + 7) / 8 + ({P}_ARENA_SIZE == 0)];",
               f"    return {prefix}_run_with_arena({', '.join(call_args)});", "}", "#endif", ""]
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import quant
+from ..ir import Tensor
 from ..registry import register
 from .qbase import QOp, act_range, wide_multipliers, window_out
 
@@ -110,28 +111,86 @@ class _QConvBase(QOp):
         m, s = wide_multipliers(p["multiplier"], p["shift"]) if p["wide"] else (p["multiplier"], p["shift"])
         (sh, sw), (dh, dw) = node.attrs["strides"], node.attrs.get("dilations", (1, 1))
         lo, hi = p["act"]
+        as_conv = self.depthwise_as_conv(node, g)
         params = ctx.params("smelt_qconv_params", {
             "batches": x.shape[0], "in_h": x.shape[1], "in_w": x.shape[2], "in_c": x.shape[3],
             "out_h": y.shape[1], "out_w": y.shape[2], "out_c": y.shape[3],
-            "k_h": w.shape[1], "k_w": w.shape[2], "w_in_c": w.shape[3] if not self.depthwise else 1,
+            "k_h": w.shape[1], "k_w": self.as_conv_weights(w.data).shape[2] if as_conv else w.shape[2],
+            "w_in_c": 1 if self.depthwise else w.shape[3],
             "depth_multiplier": node.attrs.get("depth_multiplier", 1),
             "stride_h": sh, "stride_w": sw, "dil_h": dh, "dil_w": dw,
             "pad_top": node.attrs["pads"][0], "pad_left": node.attrs["pads"][1],
             "input_offset": p["in_off"], "output_offset": p["out_off"], "act_min": lo, "act_max": hi,
             "multiplier": ctx.array("int32_t", m), "shift": ctx.array("int32_t", s), "wide": int(p["wide"]),
-            "bias_full": self.bias_full(node, g, p, ctx)})
+            "bias_full": self.bias_full(node, g, p, ctx),
+            "fast_rq": int(self.fast_rq(node, g, p, self.conv_weights(node, g)))})
         int8 = x.dtype == "int8"
         bias = ctx.array("int32_t" if int8 else "int64_t", p["bias"])
-        args = [ctx.ptr(node.inputs[0]), ctx.ptr(node.inputs[1]), bias, ctx.ptr(node.outputs[0])]
-        if self.depthwise:   # one accumulator per output channel
+        if as_conv:   # the same numbers in OHWI order: a one-channel convolution
+            wt = self.as_conv_weights(w.data)
+            wptr = ctx.weight(Tensor(f"{w.name}_ohwi", wt.shape, w.dtype, wt, w.quant))
+        else:
+            wptr = ctx.ptr(node.inputs[1])
+        args = [ctx.ptr(node.inputs[0]), wptr, bias, ctx.ptr(node.outputs[0])]
+        if self.depthwise and not as_conv:   # one accumulator per output channel
             args.append(ctx.scratch("int32_t" if int8 else "int64_t"))
-        kind = "depthwise" if self.depthwise else "conv2d"
+        elif int8:
+            args.append(ctx.scratch("int8_t") if self.scratch(node, g) else "NULL")
+        kind = "depthwise" if self.depthwise and not as_conv else "conv2d"
         ctx.call(f"smelt_q{kind}_{'i8' if int8 else 'i16'}", *args, params)
 
+    def depthwise_as_conv(self, node, g) -> bool:
+        """An int8 depthwise convolution of a one-channel input (a first layer: person_detect,
+        micro_speech) is a convolution with OHWI weights [C*M, H, W, 1]: it runs as one, so that
+        the DSP matrix multiply takes it."""
+        x, w = g[node.inputs[0]], g[node.inputs[1]]
+        return self.depthwise and x.dtype == "int8" and x.shape[3] == 1 and w.data is not None
+
+    @staticmethod
+    def as_conv_weights(w):
+        """Depthwise [1, H, W, O] weights of a one-channel input as OHWI [O, H, W', 1], the width
+        padded with zero weights to W' = a multiple of 4: each kernel row is then whole words for
+        the DSP kernels (the extra taps add 0 in every kernel: they are clipped to the image like
+        any tap, and out-of-image taps add nothing)."""
+        wt = w.transpose(3, 1, 2, 0)
+        pad = -wt.shape[2] % 4
+        return np.ascontiguousarray(np.pad(wt, ((0, 0), (0, 0), (0, pad), (0, 0))))
+
+    def conv_weights(self, node, g):
+        """The constant weights as [out channels, taps] (None when not constant)."""
+        w = g[node.inputs[1]]
+        if w.data is None:
+            return None
+        wq = w.data.astype(np.int64)
+        return wq.reshape(-1, wq.shape[3]).T if self.depthwise else wq.reshape(wq.shape[0], -1)
+
+    def fast_rq(self, node, g, p, wq) -> bool:
+        """Whether the DSP kernels may requantize with smelt_dsp_rq (exact when every accumulator
+        has |acc| < 2^30 and every shift is negative): decided here from the weights, the bias
+        and the widest input, |x + input_offset| <= max(|-128 + off|, |127 + off|)."""
+        if wq is None or p["wide"] or g[node.inputs[0]].dtype != "int8":
+            return False
+        s = np.asarray(p["shift"])
+        if np.any(s >= 0) or np.any(s < -31):
+            return False
+        off = p["in_off"]
+        bound = np.abs(p["bias"]) + np.abs(wq).sum(axis=1) * max(abs(-128 + off), abs(127 + off))
+        return bool(np.all(bound < (1 << 30)))
+
     def scratch(self, node, g):
-        if not self.depthwise:
+        x, w = g[node.inputs[0]], g[node.inputs[1]]
+        if self.depthwise and not self.depthwise_as_conv(node, g):
+            return self.out_channels(node, g) * (4 if x.dtype == "int8" else 8)
+        if x.dtype != "int8" or (not self.depthwise and w.shape[3] != x.shape[3]):
             return 0
-        return self.out_channels(node, g) * (4 if g[node.inputs[0]].dtype == "int8" else 8)
+        y = g[node.outputs[0]]
+        if (not self.depthwise and w.shape[1:3] == (1, 1) and tuple(node.attrs["strides"]) == (1, 1)
+                and not any(node.attrs["pads"][:2]) and y.shape[1:3] == x.shape[1:3]):
+            return 0   # 1x1: the DSP kernel reads x directly
+        # The DSP matrix multiply (smelt_qconv2d_i8_dsp): two pixels' K inputs widened to int16,
+        # then two pixels' im2col.
+        k = w.shape[1] * (w.shape[2] + (-w.shape[2] % 4) if self.depthwise else w.shape[2] * w.shape[3])
+        return 6 * k
 
     def bias_full(self, node, g, p, ctx) -> str:
         """bias + input_offset * (sum of each output channel's weights), for int8 with constant

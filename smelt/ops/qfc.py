@@ -88,11 +88,22 @@ class QFullyConnected(QOp):
             "batches": x.size // w.shape[1], "in_depth": w.shape[1], "out_depth": w.shape[0],
             "output_offset": p["out_off"], "act_min": lo, "act_max": hi,
             "multiplier": ctx.array("int32_t", m), "shift": ctx.array("int32_t", s),
-            "per_channel": int(np.size(m) > 1), "wide": int(p["wide"])})
+            "per_channel": int(np.size(m) > 1), "wide": int(p["wide"]), "fast_rq": int(self.fast_rq(node, g, p))})
         bias_t = "int64_t" if x.dtype == "int16" else "int32_t"
         bias = ctx.array(bias_t, p["bias"])
         fn = "smelt_qfc_i8" if x.dtype == "int8" else "smelt_qfc_i16"
         ctx.call(fn, ctx.ptr(node.inputs[0]), ctx.ptr(node.inputs[1]), bias, ctx.ptr(node.outputs[0]), params)
+
+    def fast_rq(self, node, g, p) -> bool:
+        """Whether the DSP kernel may requantize with smelt_dsp_rq: int8, every shift negative and
+        every |accumulator| = |bias + sum w * x| < 2^30 for any int8 x (|x| <= 128)."""
+        if g[node.inputs[0]].dtype != "int8" or p["wide"]:
+            return False
+        s = np.asarray(p["shift"])
+        if np.any(s >= 0) or np.any(s < -31):
+            return False
+        wq = self.const_input(node, g, 1, "weights").astype(np.int64)
+        return bool(np.all(np.abs(p["bias"]) + np.abs(wq).sum(axis=1) * 128 < (1 << 30)))
 
     def macs(self, node, g):
         return g[node.outputs[0]].size * g[node.inputs[1]].shape[1]

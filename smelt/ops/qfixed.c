@@ -78,4 +78,45 @@ SMELT_KERNEL int32_t smelt_one_over_one_plus_x(int32_t a)
     return smelt_sat_shl(x, 1);
 }
 
+#if SMELT_DSP
+/* DSP helpers. gcc does not fold the rotate into SXTB16/SXTAB16, hence the asm. */
+static inline int32_t smelt_ld32(const void *p)   /* unaligned word load: one LDR */
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline int32_t smelt_sxtb16_ror8(int32_t x)   /* bytes 1 and 3, sign-extended */
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+
+static inline int32_t smelt_sxtab16_ror8(int32_t a, int32_t x)   /* a + bytes 1 and 3 */
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+
+/* Requantization when the accumulator is known (at compile time) to satisfy |acc| < 2^30 and the
+ * TFLM shift is negative (e = -shift in 1..31): SMMULR(2 acc, m) = (2 acc m + 2^31) >> 32 is
+ * smelt_srdhm(acc, m) exactly, and (r + 2^(e-1) - (r < 0)) >> e is smelt_rdbp(r, e) (no overflow:
+ * |r| < 2^30). `round` is 1 << (e - 1). */
+static inline int32_t smelt_dsp_rq(int32_t acc, int32_t m, int e, int32_t round)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"((int32_t)((uint32_t)acc << 1)), "r"(m));
+    return (r + round - (int32_t)((uint32_t)r >> 31)) >> e;
+}
+
+static inline int32_t smelt_dsp_clamp(int32_t v, int32_t lo, int32_t hi)   /* int8 outputs */
+{
+    if (lo == -128 && hi == 127) return __ssat(v, 8);
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+#endif
+
 #endif

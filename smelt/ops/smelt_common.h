@@ -18,6 +18,16 @@
 
 #define SMELT_MAX_RANK 8
 
+/* ARMv7E-M / ARMv8-M mainline DSP kernels (SIMD: SXTB16, SMLAD), bit-exact with the portable ones.
+ * Chosen by the compiler's target (-mcpu=cortex-m4/m7/m33/m55); -DSMELT_PORTABLE forces the
+ * portable C kernels, to compare. */
+#if defined(__ARM_FEATURE_DSP) && !defined(SMELT_PORTABLE)
+#define SMELT_DSP 1
+#include <arm_acle.h>
+#else
+#define SMELT_DSP 0
+#endif
+
 /* Fused activation applied by a producer (Conv, Gemm, Add, ...) to each output value. */
 enum {
     SMELT_ACT_NONE = 0, SMELT_ACT_RELU, SMELT_ACT_CLIP, SMELT_ACT_LEAKY_RELU, SMELT_ACT_SIGMOID,

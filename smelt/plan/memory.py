@@ -1,7 +1,15 @@
 """Static memory plan: every intermediate tensor (and each node's scratch) gets an offset in
-one arena, from liveness over the node order; the plan is verified before it is used."""
+one arena, from liveness over the node order; the plan is verified before it is used.
+
+Steps: aliases (Reshape family; Concat inputs written straight into their slice of the output;
+elementwise ops over a dying input) -> one Buffer per storage root with its lifetime -> offsets
+(several heuristics, then an exact CP-SAT solve for small plans) -> verify.
+With io_in_arena the graph inputs and outputs are planned like any tensor (inputs live from the
+start, outputs until the end), as TFLM does; otherwise they are the caller's buffers.
+"""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from .. import registry
@@ -9,6 +17,8 @@ from ..errors import PlanError
 from ..ir import Graph
 
 ALIGN = 8
+EXACT_MAX_BUFFERS = 60        # CP-SAT only for plans this small
+EXACT_SECONDS = 2.0
 
 
 def align(n: int) -> int:
@@ -30,29 +40,58 @@ class MemoryPlan:
     buffers: dict[str, Buffer] = field(default_factory=dict)
     alias: dict[str, str] = field(default_factory=dict)   # tensor -> tensor whose storage it shares
     arena_size: int = 0
+    alias_offset: dict[str, int] = field(default_factory=dict)  # byte offset inside the alias target
+    io_in_arena: bool = False      # graph inputs/outputs are arena buffers (else the caller's)
+    elided: set[str] = field(default_factory=set)   # nodes with nothing to do (Concat in place)
+    placement: str = "greedy-by-size"               # the strategy whose offsets were kept
+    candidates: dict[str, int] = field(default_factory=dict)   # strategy -> arena bytes
+    lower_bound: int = 0           # max over steps of the live bytes: no placement does better
+    order: str = "as given"        # how the node order was chosen (plan/schedule.py)
 
     def root(self, tensor: str) -> str:
         while tensor in self.alias:
             tensor = self.alias[tensor]
         return tensor
 
+    def byte_offset(self, tensor: str) -> int:
+        """Bytes from the root's start to this tensor's first byte (non-zero for Concat slices)."""
+        at = 0
+        while tensor in self.alias:
+            at += self.alias_offset.get(tensor, 0)
+            tensor = self.alias[tensor]
+        return at
+
     def offset(self, tensor: str) -> int | None:
         b = self.buffers.get(self.root(tensor))
-        return None if b is None else b.offset
+        return None if b is None else b.offset + self.byte_offset(tensor)
 
     def scratch_offset(self, node_name: str) -> int | None:
         b = self.buffers.get(f"{node_name}#scratch")
         return None if b is None else b.offset
 
+    def io_bytes_outside(self, g: Graph) -> int:
+        """Bytes of the graph's inputs and outputs held by the caller (0 with io_in_arena)."""
+        if self.io_in_arena:
+            return 0
+        return sum(g[n].nbytes for n in dict.fromkeys(g.inputs + g.outputs) if not g[n].is_const)
 
-def build(g: Graph, in_place: bool = True) -> MemoryPlan:
-    plan = MemoryPlan()
-    external = set(g.inputs) | set(g.outputs)
+
+def build(g: Graph, in_place: bool = True, io_in_arena: bool = False, concat_in_place: bool = True,
+          strategy: str = "best", exact: bool = True) -> MemoryPlan:
+    """The verified plan for the graph in its node order. strategy='greedy-by-size' keeps TFLM's
+    heuristic alone; 'best' tries every heuristic (and CP-SAT when `exact`) and keeps the smallest."""
+    plan = MemoryPlan(io_in_arena=io_in_arena)
+    external = set() if io_in_arena else set(g.inputs) | set(g.outputs)
+    n = len(g.nodes)
     last_use = {i: step for step, node in enumerate(g.nodes) for i in node.inputs if i}
+    for o in g.outputs:
+        last_use[o] = n          # outputs are read after the last node
+    if concat_in_place:
+        _concat_in_place(g, plan, external)
     for step, node in enumerate(g.nodes):
         op = registry.get(node.op)
         out = node.outputs[0] if node.outputs else ""
-        if not out or out in external:
+        if not out or out in external or out in plan.alias:
             continue
         if op.alias and not g[node.inputs[0]].is_const:
             # Reshape, Flatten, Squeeze, ...: the output is the input's storage.
@@ -63,28 +102,78 @@ def build(g: Graph, in_place: bool = True) -> MemoryPlan:
                 if i and _can_overwrite(g, plan, i, out, step, last_use, external):
                     plan.alias[out] = i
                     break
+    plan.buffers = lifetimes(g, plan, external)
+    place(plan, strategy, exact)
+    verify(plan)
+    return plan
+
+
+def lifetimes(g: Graph, plan: MemoryPlan, external: set) -> dict[str, Buffer]:
+    """One Buffer per storage root: from the first write of any tensor sharing it to the last read."""
+    n = len(g.nodes)
+    spans: dict[str, list[int]] = {}
+    sizes: dict[str, int] = {}
+
+    def touch(name: str, step: int) -> None:
+        if not name or g[name].is_const:
+            return
+        root = plan.root(name)
+        if root in external:
+            return
+        span = spans.setdefault(root, [step, step])
+        span[0], span[1] = min(span[0], step), max(span[1], step)
+        sizes[root] = g[root].nbytes
+
+    for name in g.inputs:
+        touch(name, 0)                  # written by the caller before the first node
+    bufs: dict[str, Buffer] = {}
     for step, node in enumerate(g.nodes):
-        for name in node.outputs:
-            if name and name not in external and name not in plan.alias and not g[name].is_const:
-                plan.buffers[name] = Buffer(name, align(g[name].nbytes), step, step)
-        for name in node.inputs:
-            if name:
-                root = plan.root(name)
-                if root in plan.buffers:
-                    plan.buffers[root].last = max(plan.buffers[root].last, step)
+        for name in list(node.outputs) + list(node.inputs):
+            touch(name, step)
         scratch = registry.get(node.op).scratch(node, g)
         if scratch:
             key = f"{node.name}#scratch"
-            plan.buffers[key] = Buffer(key, align(scratch), step, step)
-    place_greedy_by_size(list(plan.buffers.values()))
-    plan.arena_size = max((b.offset + b.size for b in plan.buffers.values()), default=0)
-    verify(plan)
-    return plan
+            bufs[key] = Buffer(key, align(scratch), step, step)
+    for name in g.outputs:
+        touch(name, max(n - 1, 0))      # read by the caller after the last node
+    for root, (first, last) in spans.items():
+        bufs[root] = Buffer(root, align(sizes[root]), first, last)
+    return bufs
+
+
+def _concat_in_place(g: Graph, plan: MemoryPlan, external: set) -> None:
+    """A Concat whose inputs are contiguous slices of its output (everything before the axis is
+    1: e.g. NCHW channels with batch 1) needs no copy: each producer writes into its slice."""
+    producers = {o: node for node in g.nodes for o in node.outputs if o}
+    claimed: set[str] = set()
+    for node in g.nodes:
+        if node.op != "Concat" or not node.outputs or not node.inputs:
+            continue
+        y = g[node.outputs[0]]
+        if math.prod(y.shape[:node.attrs["axis"]]) != 1 or y.size == 0:
+            continue
+        ins = list(node.inputs)
+        ok = len(set(ins)) == len(ins) and all(
+            i and not g[i].is_const and i not in external and i not in g.inputs and i not in g.outputs
+            and i in producers and i not in plan.alias and i not in claimed
+            and not registry.get(producers[i].op).alias and len(producers[i].outputs) == 1
+            for i in ins)
+        if not ok:
+            continue
+        at = 0
+        for i in ins:
+            plan.alias[i] = y.name
+            plan.alias_offset[i] = at
+            at += g[i].nbytes
+        claimed.update(ins)
+        plan.elided.add(node.name)
 
 
 def _can_overwrite(g: Graph, plan: MemoryPlan, x: str, y: str, step: int, last_use: dict, external) -> bool:
     root = plan.root(x)
     if g[x].is_const or root in external or g[x].shape != g[y].shape or g[x].dtype != g[y].dtype:
+        return False
+    if plan.byte_offset(x) or x in plan.alias_offset:
         return False
     sharing = [t for t in [root, *plan.alias] if plan.root(t) == root]
     return all(last_use.get(t, -1) <= step for t in sharing)
@@ -94,18 +183,134 @@ def overlaps_in_time(a: Buffer, b: Buffer) -> bool:
     return a.first <= b.last and b.first <= a.last
 
 
+# ------------------------------------------------------------------ offset assignment
+
+def _first_fit(buffers: list[Buffer], best_fit: bool = False) -> None:
+    """Place buffers in the given order, each in a gap free during its lifetime: the lowest
+    (first fit) or the tightest that fits (best fit; the top of the arena otherwise)."""
+    placed: list[Buffer] = []
+    for buf in buffers:
+        live = sorted((p for p in placed if overlaps_in_time(p, buf)), key=lambda p: p.offset)
+        offset, choice, slack = 0, None, None
+        for p in live:
+            gap = p.offset - offset
+            if gap >= buf.size:
+                if not best_fit:
+                    choice = offset
+                    break
+                if slack is None or gap - buf.size < slack:
+                    choice, slack = offset, gap - buf.size
+            offset = max(offset, p.offset + p.size)
+        buf.offset = offset if choice is None else choice
+        placed.append(buf)
+
+
 def place_greedy_by_size(buffers: list[Buffer]) -> None:
     """TFLM's planner: largest first, each at the lowest offset free during its lifetime."""
-    placed: list[Buffer] = []
-    for buf in sorted(buffers, key=lambda b: (-b.size, b.first, b.name)):
-        live = sorted((p for p in placed if overlaps_in_time(p, buf)), key=lambda p: p.offset)
-        offset = 0
-        for p in live:
-            if p.offset - offset >= buf.size:
-                break
-            offset = max(offset, p.offset + p.size)
-        buf.offset = offset
-        placed.append(buf)
+    _first_fit(sorted(buffers, key=lambda b: (-b.size, b.first, b.name)))
+
+
+def _conflict_weight(buffers: list[Buffer]) -> dict[str, int]:
+    return {b.name: sum(o.size for o in buffers if o is not b and overlaps_in_time(o, b)) for b in buffers}
+
+
+def heuristics(buffers: list[Buffer]) -> dict:
+    """name -> function placing the buffers in place."""
+    def ordered(key, best_fit=False):
+        return lambda bufs: _first_fit(sorted(bufs, key=key), best_fit)
+
+    def by_conflict(bufs, best_fit=False):
+        w = _conflict_weight(bufs)
+        _first_fit(sorted(bufs, key=lambda b: (-(w[b.name] + b.size), -b.size, b.name)), best_fit)
+
+    return {
+        "greedy-by-size": place_greedy_by_size,
+        "greedy-by-size best-fit": ordered(lambda b: (-b.size, b.first, b.name), True),
+        "greedy-by-start": ordered(lambda b: (b.first, -b.size, b.name)),
+        "greedy-by-area": ordered(lambda b: (-b.size * (b.last - b.first + 1), b.name)),
+        "greedy-by-lifetime": ordered(lambda b: (-(b.last - b.first), -b.size, b.name)),
+        "greedy-by-conflict": by_conflict,
+        "greedy-by-conflict best-fit": lambda bufs: by_conflict(bufs, True),
+    }
+
+
+def peak_live(buffers: list[Buffer]) -> int:
+    """Max over steps of the bytes alive together: a lower bound on any arena."""
+    if not buffers:
+        return 0
+    events = sorted({b.first for b in buffers})
+    return max(sum(b.size for b in buffers if b.first <= s <= b.last) for s in events)
+
+
+def _extent(buffers) -> int:
+    return max((b.offset + b.size for b in buffers), default=0)
+
+
+def place(plan: MemoryPlan, strategy: str = "best", exact: bool = True) -> None:
+    bufs = list(plan.buffers.values())
+    plan.lower_bound = peak_live(bufs)
+    funcs = heuristics(bufs)
+    names = list(funcs) if strategy == "best" else [strategy]
+    if strategy not in funcs and strategy != "best":
+        raise PlanError(f"unknown placement strategy '{strategy}'; choose one of {['best', *funcs]}")
+    best, best_size = None, None
+    for name in names:
+        funcs[name](bufs)
+        size = _extent(bufs)
+        plan.candidates[name] = size
+        if best_size is None or size < best_size:
+            best, best_size = (name, {b.name: b.offset for b in bufs}), size
+        if size == plan.lower_bound:
+            break                      # optimal: nothing can beat the live peak
+    name, offsets = best if best else ("none", {})
+    if strategy == "best" and exact and best_size is not None and best_size > plan.lower_bound \
+            and len(bufs) <= EXACT_MAX_BUFFERS:
+        solved = solve_exact(bufs, best_size, offsets)
+        if solved is not None:
+            label, sol = solved
+            plan.candidates[label] = _extent_of(bufs, sol)
+            if plan.candidates[label] < best_size or label == "cp-sat optimal":
+                if plan.candidates[label] <= best_size:
+                    name, offsets, best_size = label, sol, plan.candidates[label]
+    for b in bufs:
+        b.offset = offsets.get(b.name, 0)
+    plan.placement = name
+    plan.arena_size = _extent(bufs)
+
+
+def _extent_of(bufs, offsets) -> int:
+    return max((offsets[b.name] + b.size for b in bufs), default=0)
+
+
+def solve_exact(bufs: list[Buffer], upper: int, hint: dict, seconds: float = EXACT_SECONDS):
+    """Minimal arena by CP-SAT (no two time-overlapping buffers overlap in memory), in units of
+    ALIGN; returns (label, offsets) or None when OR-tools is missing or found nothing."""
+    try:
+        from ortools.sat.python import cp_model
+    except ImportError:
+        return None
+    m = cp_model.CpModel()
+    top = upper // ALIGN
+    height = m.NewIntVar(peak_live(bufs) // ALIGN, top, "height")
+    xs, ys, off = [], [], {}
+    for b in bufs:
+        units = b.size // ALIGN
+        o = m.NewIntVar(0, max(top - units, 0), b.name)
+        off[b.name] = o
+        m.AddHint(o, hint[b.name] // ALIGN)
+        xs.append(m.NewFixedSizeIntervalVar(b.first, b.last - b.first + 1, ""))
+        ys.append(m.NewFixedSizeIntervalVar(o, units, ""))
+        m.Add(o + units <= height)
+    m.AddNoOverlap2D(xs, ys)
+    m.Minimize(height)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = seconds
+    solver.parameters.num_workers = 1
+    status = solver.Solve(m)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    label = "cp-sat optimal" if status == cp_model.OPTIMAL else "cp-sat (time limit)"
+    return label, {name: solver.Value(v) * ALIGN for name, v in off.items()}
 
 
 def verify(plan: MemoryPlan) -> None:

@@ -50,10 +50,16 @@ def build(folder: Path, name: str, cc: str | None = None, extra_flags=()) -> Pat
 class HostModel:
     """The compiled model loaded in this process."""
 
-    def __init__(self, lib_path: Path, name: str, inputs, outputs, arena_size: int):
+    def __init__(self, lib_path: Path, name: str, inputs, outputs, arena_size: int, io_offsets=None):
+        """io_offsets: (input offsets, output offsets) in the arena for a build with the I/O in
+        the arena: run() then writes the inputs there and calls <name>_invoke_with_arena."""
         self.lib = ctypes.CDLL(str(lib_path))
         self.fn = getattr(self.lib, f"{name}_run_with_arena")
         self.fn.restype = ctypes.c_int
+        self.io_offsets = io_offsets if io_offsets and None not in io_offsets[1] else None
+        if self.io_offsets:
+            self.invoke = getattr(self.lib, f"{name}_invoke_with_arena")
+            self.invoke.restype = ctypes.c_int
         self._reset = getattr(self.lib, f"{name}_reset")
         self.inputs, self.outputs = inputs, outputs   # lists of (name, shape, dtype)
         self.arena = np.zeros(max(arena_size, 1) // 8 + 2, dtype=np.uint64)
@@ -65,10 +71,26 @@ class HostModel:
     def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         ins = [np.ascontiguousarray(np.asarray(x, dtype=dt).reshape(shape))
                for x, (_, shape, dt) in zip(feeds, self.inputs)]
+        if self.io_offsets:
+            return self._invoke(ins)
         outs = [np.zeros(shape, dtype=dt) for _, shape, dt in self.outputs]
         args = [self.arena.ctypes.data_as(ctypes.c_void_p)]
         args += [a.ctypes.data_as(ctypes.c_void_p) for a in ins + outs]
         rc = self.fn(*args)
         if rc != 0:
             raise RuntimeError(f"model returned {rc}")
+        return outs
+
+    def _invoke(self, ins: list[np.ndarray]) -> list[np.ndarray]:
+        """Write the inputs into the arena, run in place, read the outputs from the arena."""
+        raw = self.arena.view(np.uint8)
+        for x, at in zip(ins, self.io_offsets[0]):
+            raw[at:at + x.nbytes] = x.reshape(-1).view(np.uint8)
+        rc = self.invoke(self.arena.ctypes.data_as(ctypes.c_void_p))
+        if rc != 0:
+            raise RuntimeError(f"model returned {rc}")
+        outs = []
+        for (_, shape, dt), at in zip(self.outputs, self.io_offsets[1]):
+            n = int(np.prod(shape, dtype=np.int64)) * np.dtype(dt).itemsize
+            outs.append(raw[at:at + n].copy().view(dt).reshape(shape))
         return outs

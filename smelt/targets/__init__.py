@@ -79,11 +79,13 @@ def compare(outputs, reference) -> dict:
 
 
 def bench(model_or_artifact, target: str | Target, inputs=None, check: bool = True,
-          timeout: float = 120.0, name: str | None = None) -> dict:
+          timeout: float = 120.0, name: str | None = None, portable: bool = False) -> dict:
     """Compile (if needed), build for `target`, run once, check against the reference, measure.
 
     Returns {'target', 'model', 'instructions', 'macs', 'macs_per_instruction', 'flash_bytes',
-    'static_ram_bytes', 'stack_bytes', 'arena_bytes', 'check'}; 'check' is None when check=False.
+    'static_ram_bytes', 'stack_bytes', 'arena_bytes', 'portable', 'check'}; 'check' is None when
+    check=False. portable=True builds the portable C kernels on targets that have optimized ones
+    (Cortex-M4/M7/M33/M55 DSP kernels), to show their gain.
     """
     from .. import api
 
@@ -92,14 +94,14 @@ def bench(model_or_artifact, target: str | Target, inputs=None, check: bool = Tr
         art = api.compile(model_or_artifact, name=name or "model")
     t = target if isinstance(target, Target) else get(target)
     feeds = art._feeds(inputs) if inputs is not None else example_inputs(art)
-    built = t.build(art, feeds)
+    built = t.build(art, feeds, portable=portable)
     res = t.run(built, timeout=timeout)
     m = t.measure(built, res, timeout=timeout)
     result = {"target": t.name, "model": art.name, "instructions": m["instructions"],
               "macs": int(art.report.macs),
               "macs_per_instruction": (art.report.macs / m["instructions"]) if m["instructions"] else None,
               **{k: m[k] for k in ("flash_bytes", "static_ram_bytes", "stack_bytes", "arena_bytes")},
-              "check": None}
+              "portable": portable, "check": None}
     if check:
         ref = art.reference(feeds)
         result["check"] = compare(res.outputs, [ref[n] for n in art.graph.outputs])

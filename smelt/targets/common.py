@@ -174,7 +174,9 @@ class Target:
     """A platform smelt can build a bench program for, run it on and measure it on."""
     name = ""
 
-    def build(self, art, inputs) -> Built:
+    def build(self, art, inputs, portable: bool = False) -> Built:
+        """portable=True builds the portable C kernels even where optimized ones exist (the
+        kernels' SMELT_PORTABLE switch), to measure what the optimized kernels gain."""
         raise NotImplementedError
 
     def run(self, built: Built, timeout: float = 60.0) -> RunResult:
@@ -207,11 +209,12 @@ class GccTarget(Target):
         cc = tool(self.gcc_prefix + "gcc", self.gcc_package)
         return cc, tool(self.gcc_prefix + "size", self.gcc_package), tool(self.gcc_prefix + "nm", self.gcc_package)
 
-    def build(self, art, inputs) -> Built:
+    def build(self, art, inputs, portable: bool = False) -> Built:
         cc, _, nm = self._tools()
         workdir, temp = new_workdir(art, self.name)
         write_bench_data(art, inputs, workdir)
-        flags = [*self.cflags, "-O2", "-std=c99", *WARNINGS, "-ffunction-sections", "-fdata-sections",
+        flags = [*self.cflags, *(["-DSMELT_PORTABLE"] if portable else []),
+                 "-O2", "-std=c99", *WARNINGS, "-ffunction-sections", "-fdata-sections",
                  "-fstack-usage", "-fcallgraph-info=su",
                  "-I", str(art.path), "-I", str(workdir), "-I", str(FIRMWARE)]
         sources = [art.path / f"{art.name}.c"] + [FIRMWARE / f for f in FIRMWARE_SOURCES + self.platform_sources]

@@ -67,7 +67,8 @@ def emit(art, folder: Path, workdir: Path | None = None) -> tuple[Path, Path]:
 class Wasm32(Target):
     name = "wasm32"
 
-    def build(self, art, inputs) -> Built:
+    def build(self, art, inputs, portable: bool = False) -> Built:
+        # wasm32 has no optimized kernels: every build is portable.
         workdir, temp = new_workdir(art, self.name)
         wasm, mjs = emit(art, workdir, workdir)
         files = []
