@@ -44,6 +44,7 @@ class Artifact:
         self.report, self.source_graph = report, source_graph
         self._temp, self._host = temp, None
         self.quant_report = None     # compile(..., quantize="int8"): the PTQ report
+        self.patching = None         # compile(..., ram_budget=): the plan.patches.Patching chosen
 
     def _feeds(self, inputs) -> list[np.ndarray]:
         g = self.graph
@@ -137,7 +138,7 @@ def compile(model, out: str | os.PathLike | None = None, *, name: str | None = N
         project.write_atomically(Path(out), fill)
     art = Artifact(Path(out), prefix, g, plan, rep, source, temp)
     art.quant_report = quant_report
-    art.patching = patching      # plan.patches.Patching chosen under ram_budget, or None
+    art.patching = patching
     return art
 
 

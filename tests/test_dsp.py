@@ -54,7 +54,8 @@ CASES = {
 }
 
 
-# Shapes the DSP kernels leave to the portable ones (grouped convolution): the same instructions.
+# Shapes the DSP kernels leave to the portable code (grouped convolution): exact, but no gain to
+# assert (the count differs by the dispatch test and gcc's different inlining of the kernel).
 PORTABLE_ONLY = {"conv_groups"}
 
 
@@ -78,9 +79,7 @@ def test_dsp_equals_portable(m4, case):
     (portable,), n_portable = _run(m4, art, x, portable=True)
     np.testing.assert_array_equal(portable, ref)
     np.testing.assert_array_equal(dsp, ref)
-    if case in PORTABLE_ONLY:
-        assert n_dsp == n_portable
-    else:
+    if case not in PORTABLE_ONLY:
         assert n_dsp < n_portable, (n_dsp, n_portable)
 
 

@@ -138,13 +138,17 @@ def test_best_under_budget_for_bench(pd_graph):
     assert text == "no patches needed" and arena == memory.build(pd_graph).arena_size
 
 
-def test_fewest_extra_macs_wins(pd_graph):
-    """Every candidate with fewer extra MACs than the choice misses the budget."""
+def test_fewest_extra_macs_wins_and_the_pruning_floors_are_lower_bounds(pd_graph):
+    """Every candidate with fewer extra MACs than the choice misses the budget, and the floors the
+    search prunes with never exceed a candidate's planned RAM."""
     ch = patches.search(pd_graph, BUDGET)
     base = patches.macs(pd_graph)
+    outside = set(pd_graph.inputs + pd_graph.outputs)
     for k, grid, pg in patches.candidates(pd_graph):
-        if patches.macs(pg) - base < ch.extra_macs:
-            assert patches._evaluate(pd_graph, k, grid, pg, base).ram > BUDGET
+        c = patches._evaluate(pd_graph, k, grid, pg, base)
+        assert patches._floor(pd_graph, k, outside) <= patches._floor(pd_graph, k, outside, pg, grid) <= c.ram
+        if c.extra_macs < ch.extra_macs:
+            assert c.ram > BUDGET
 
 
 def _small_cnn() -> onnx.ModelProto:

@@ -80,26 +80,34 @@ def activation_ram(g: Graph, plan: memory.MemoryPlan) -> int:
     return plan.arena_size + sum(g[t].nbytes for t in _outside(g, plan))
 
 
-def _suffix_floor(g: Graph, split: int, outside: set[str]) -> int:
-    """A lower bound of the activation RAM of any patching at `split`: the nodes after the split
-    run unpatched, so each one's inputs and outputs are live together, except where the planner
+def _need(g: Graph, n, outside: set[str]) -> int:
+    """Bytes live while node n runs, at least: its inputs and outputs, except where the planner
     may share their memory (aliases, elementwise and depthwise ops in place, Concat inputs inside
-    the output), plus the caller's I/O."""
-    floor = 0
-    for n in g.nodes[split + 1:]:
-        size = {t: g[t].nbytes for t in n.inputs + n.outputs if t and not g[t].is_const and t not in outside}
-        ins = [size[t] for t in n.inputs if t in size]
-        outs = [size[t] for t in n.outputs if t in size]
-        op = registry.get(n.op)
-        if op.alias or n.op == "QDepthwiseConv2D" or (n.op == "Conv" and n.attrs.get("group", 1) > 1):
-            need = max(ins + outs, default=0)
-        elif op.elementwise:
-            need = max(sum(ins), *outs, 0)
-        elif n.op == "Concat":
-            need = sum(outs)
-        else:
-            need = sum(ins) + sum(outs)
-        floor = max(floor, need)
+    the output) or they are the caller's."""
+    size = {t: g[t].nbytes for t in n.inputs + n.outputs if t and not g[t].is_const and t not in outside}
+    ins = [size[t] for t in n.inputs if t in size]
+    outs = [size[t] for t in n.outputs if t in size]
+    op = registry.get(n.op)
+    if op.alias or n.op == "QDepthwiseConv2D" or (n.op == "Conv" and n.attrs.get("group", 1) > 1):
+        return max(ins + outs, default=0)
+    if op.elementwise:
+        return max([sum(ins), *outs])
+    if n.op == "Concat":
+        return sum(outs)
+    return sum(ins) + sum(outs)
+
+
+def _floor(g: Graph, k: int, outside: set[str], pg: Graph | None = None, grid: int = 0) -> int:
+    """A lower bound of the activation RAM of patching g at split k, before planning it: the
+    caller's I/O, plus the most of, each node after the split (it runs unpatched) and, with the
+    patched graph pg, each node of the last patch next to the pieces of the split output made by
+    the patches before it (they wait to be assembled)."""
+    floor = max((_need(g, n, outside) for n in g.nodes[k + 1:]), default=0)
+    if pg is not None:
+        tag = f"_p{grid - 1}_{grid - 1}"
+        last = [n for n in pg.nodes if n.name.endswith(tag) and n.op not in ("PlaceTile", "Concat")]
+        done = g[g.nodes[k].outputs[0]].nbytes - pg[last[-1].outputs[0]].nbytes
+        floor = max([floor, *(done + _need(pg, n, outside) for n in last)])
     return floor + sum(g[t].nbytes for t in outside)
 
 
@@ -138,11 +146,13 @@ def search(g: Graph, budget: int) -> Patching | None:
         return None
     base_macs = macs(g)
     outside = _outside(g, base)
-    floors = {k: _suffix_floor(g, k, outside) for k in splits(g)}
+    floors = {k: _floor(g, k, outside) for k in splits(g)}
     seen = {}
     # Candidates that may fit, fewest MACs first: the first that fits is the answer.
     for k, grid, placed in sorted(candidates(g, [k for k, f in floors.items() if f <= budget]),
                                   key=lambda c: (macs(c[2]), c[0], c[1])):
+        if _floor(g, k, outside, placed, grid) > budget:
+            continue
         c = seen[k, grid] = _evaluate(g, k, grid, placed, base_macs)
         if c.ram <= budget:
             return c
@@ -152,6 +162,8 @@ def search(g: Graph, budget: int) -> Patching | None:
         if best is not None and floors[k] >= best.ram:
             break
         for _, grid, placed in candidates(g, [k]):
+            if best is not None and _floor(g, k, outside, placed, grid) >= best.ram:
+                continue
             c = seen.get((k, grid)) or _evaluate(g, k, grid, placed, base_macs)
             if best is None or c.ram < best.ram:
                 best = c
