@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .api import Artifact, compile, load
 from .errors import ModelFormatError, PlanError, ShapeError, SmeltError, UnsupportedOpError
+from .library import LibraryArtifact, compile_library
 
-__all__ = ["compile", "load", "Artifact", "SmeltError", "ModelFormatError", "ShapeError",
+__all__ = ["compile", "compile_library", "load", "Artifact", "LibraryArtifact", "SmeltError", "ModelFormatError", "ShapeError",
            "UnsupportedOpError", "PlanError"]
 __version__ = "0.1.0"

@@ -11,7 +11,8 @@ from . import pipeline, report as report_mod
 from .codegen import c as cgen, project
 from .errors import SmeltError
 from .ir import Graph
-from .plan import memory, schedule
+from . import plan as plan_mod
+from .plan import memory
 from .runtime import hostlib, interp
 
 
@@ -112,11 +113,7 @@ def compile(model, out: str | os.PathLike | None = None, *, name: str | None = N
         from .plan import patches
         g, patching = patches.apply(g, patches.parse_bytes(ram_budget))
     prefix = cgen.c_ident(name or "model").lower()
-    order = "as given"
-    if planner == "best":
-        g, order = schedule.run(g, io_in_arena=io_in_arena)
-    plan = memory.build(g, io_in_arena=io_in_arena, strategy=planner)
-    plan.order = order
+    g, plan = plan_mod.make(g, io_in_arena=io_in_arena, planner=planner)
     hdr, src, ctx = cgen.generate(g, plan, prefix)
     rep = report_mod.build(g, plan, ctx.weight_bytes, ctx.static_ram_bytes, ctx.state_bytes)
     if patching is not None:

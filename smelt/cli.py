@@ -25,20 +25,40 @@ def _shapes(items) -> dict:
 
 def cmd_compile(args) -> int:
     from . import compile
+    if args.more_models or args.split_outputs:
+        return _compile_library(args)
     art = compile(args.model, args.output, name=args.name, input_shapes=_shapes(args.input_shape),
                   quantize=args.quantize, calib=_calib(args), calib_method=args.calib_method,
                   weights=args.weights, compress={"clusters": args.clusters} if args.clusters else None,
-                  ram_budget=args.ram_budget)
+                  ram_budget=args.ram_budget, io_in_arena=args.io_in_arena, planner=args.planner,
+                  html=not args.no_html)
     if art.quant_report is not None:
         print(art.quant_report.table())
     if args.target == "wasm":
         from .targets import wasm
         wasm.emit(art, art.path)   # <name>.wasm and the ES module <name>.mjs beside the C
     print(art.report.table() if args.verbose else
-          f"wrote {art.path}: arena {art.report.arena_bytes:,} B, weights {art.report.weight_bytes:,} B, "
-          f"{art.report.macs:,} MACs")
+          f"wrote {art.path}: arena {art.report.arena_bytes:,} B (activation RAM "
+          f"{art.report.activation_ram:,} B), weights {art.report.weight_bytes:,} B, {art.report.macs:,} MACs")
     if art.patching is not None and not args.verbose:
         print(art.patching.describe())
+    return 0
+
+
+def _compile_library(args) -> int:
+    """Several models (or one multi-output model with --split-outputs) -> one library."""
+    from .library import compile_library
+    if args.target == "wasm" or args.ram_budget or getattr(args, "io_in_arena", False):
+        raise SmeltError("a library of several models takes no --target wasm, --ram-budget or --io-in-arena")
+    lib = compile_library([args.model, *args.more_models], args.output, name=args.name,
+                          split_outputs=args.split_outputs or None, input_shapes=_shapes(args.input_shape),
+                          quantize=args.quantize, calib=_calib(args), calib_method=args.calib_method,
+                          weights=args.weights, compress={"clusters": args.clusters} if args.clusters else None)
+    r = lib.report
+    print(r.table() if args.verbose else
+          f"wrote {lib.path}: tasks {', '.join(lib.tasks)}; arena {r.arena_bytes:,} B (separately "
+          f"{r.separate_arena_bytes:,} B), weights {r.weight_bytes:,} B (separately {r.separate_weight_bytes:,} B), "
+          f"{len(r.shared)} shared layers")
     return 0
 
 
@@ -191,6 +211,10 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("compile", help="compile a model to a folder of C")
     common(p)
+    p.add_argument("more_models", nargs="*", metavar="MODEL",
+                   help="more models: all of them compile into one library (<name>_run_<task>, <name>_run_all)")
+    p.add_argument("--split-outputs", action="store_true",
+                   help="a library with one task per output of the (multi-output) model")
     p.add_argument("-o", "--output", required=True, help="output folder (written atomically)")
     p.add_argument("-v", "--verbose", action="store_true", help="print the per-layer report")
     p.add_argument("--target", choices=["c", "wasm"], default="c",
@@ -198,6 +222,11 @@ def main(argv=None) -> int:
     quant_args(p)
     p.add_argument("--ram-budget", default=None, metavar="BYTES",
                    help="activation RAM budget (arena + I/O), e.g. 32K: the first layers run in patches to fit")
+    p.add_argument("--io-in-arena", action="store_true",
+                   help="plan the inputs and outputs inside the arena (as TFLM does): <name>_input(k), _invoke()")
+    p.add_argument("--planner", choices=["best", "greedy-by-size"], default="best",
+                   help="greedy-by-size: TFLM's offset heuristic alone, node order as given")
+    p.add_argument("--no-html", action="store_true", help="skip report.html and memory.png")
     p.set_defaults(fn=cmd_compile)
 
     p = sub.add_parser("quantize", help="post-training int8 quantization to an ONNX QDQ model, with an SQNR report")

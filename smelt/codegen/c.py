@@ -175,6 +175,8 @@ def generate(g: Graph, plan: MemoryPlan, prefix: str) -> tuple[str, str, EmitCon
         if producer is None or g.outputs.index(name) != i:
             src = ctx.ptr(name) if g.outputs.index(name) == i else arg_name("out", g.outputs.index(name), name)
             ctx.copy(arg_name("out", i, name), src, g[name].nbytes)
+    if ctx.init:
+        ctx.static_ram_bytes += 4   # the "initialized" flag (an int) beside the init-time data
     return header(g, plan, prefix), source(g, plan, prefix, ctx), ctx
 
 

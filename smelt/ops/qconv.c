@@ -67,9 +67,11 @@ SMELT_KERNEL int32_t smelt_qdot_i8(const int8_t *x, const int8_t *w, int n, int3
 
 #if SMELT_DSP
 /* ---- ARMv7E-M DSP paths (see smelt_common.h): convolution as a matrix multiply of two output
- * pixels at a time. The pixels' K = k_h * k_w * C inputs (im2col; padding holds the input zero
- * point, so the sum starts from bias_full everywhere) are widened once to int16 pairs, then every
- * two output channels take 2 x 2 SMLADs per word of weights: 16 MACs per 15 instructions. */
+ * pixels at a time, reading int8 on both sides (no widened copy, so no scratch for 1x1). The two
+ * pixels' K inputs are two rows K bytes apart: x itself for a 1x1 convolution, else their im2col
+ * (padding holds the input zero point, so every sum starts from bias_full). Each pair of output
+ * channels takes 4 loads, 8 SXTB16 and 8 SMLAD per 16 MACs. An odd last pixel or channel is
+ * recomputed as the pair (n - 2, n - 1): the same values, written twice, and no stride 0. */
 
 /* The requantization of one layer, read once from the params into registers (a store through an
  * int8_t pointer may alias anything, so fields read in a loop would be reloaded after each). */
@@ -102,158 +104,80 @@ static inline int8_t smelt_dsp_out1(int32_t a, int c, smelt_dsp_rqp r)
     return (int8_t)smelt_qconv_out(a, c, r.p);
 }
 
-/* Two outputs (two pixels) of channel c from their accumulators. */
-static inline void smelt_dsp_out2(int32_t a0, int32_t a1, int c, int8_t *y0, int8_t *y1, smelt_dsp_rqp r)
-{
-    if (r.fast) {
-        const int32_t m = r.m[c], e = -r.s[c], round = (int32_t)1 << (e - 1);
-        *y0 = (int8_t)smelt_dsp_clamp(smelt_dsp_rq(a0, m, e, round) + r.off, r.lo, r.hi);
-        *y1 = (int8_t)smelt_dsp_clamp(smelt_dsp_rq(a1, m, e, round) + r.off, r.lo, r.hi);
-        return;
-    }
-    *y0 = (int8_t)smelt_qconv_out(a0, c, r.p);
-    *y1 = (int8_t)smelt_qconv_out(a1, c, r.p);
-}
-
-/* Two rows of K int8 values -> q: per group of 4 values, row 0's (v0, v2) and (v1, v3) int16
- * pairs, then row 1's; the K % 4 last values follow as int16, row 0's then row 1's. */
-SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_widen2(const int8_t *r0, const int8_t *r1, int K, int32_t *q)
-{
-    int16_t *tail;
-    int g, t;
-    for (g = K >> 2; g > 0; --g) {
-        const int32_t a = smelt_ld32(r0), b = smelt_ld32(r1);
-        r0 += 4;
-        r1 += 4;
-        q[0] = __sxtb16(a);
-        q[1] = smelt_sxtb16_ror8(a);
-        q[2] = __sxtb16(b);
-        q[3] = smelt_sxtb16_ror8(b);
-        q += 4;
-    }
-    tail = (int16_t *)q;
-    for (t = 0; t < (K & 3); ++t) {
-        tail[t] = r0[t];
-        tail[(K & 3) + t] = r1[t];
-    }
-}
-
-/* The outputs of channels oc and oc + two (two = 0 or 1) for two pixels, in the general case. */
-SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_out4(const int32_t a[4], int oc, int two, int8_t *y0, int8_t *y1,
-                                                           const smelt_qconv_params *p)
+/* The outputs of channels c and c + 1 for two pixels, in the general case. */
+SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_out4(int32_t a00, int32_t a01, int32_t a10, int32_t a11,
+                                                           int c, int8_t *y0, int8_t *y1, const smelt_qconv_params *p)
 {
     const smelt_dsp_rqp r = smelt_dsp_rqp_of(p);
-    smelt_dsp_out2(a[0], a[1], oc, y0 + oc, y1 + oc, r);
-    if (two) smelt_dsp_out2(a[2], a[3], oc + 1, y0 + oc + 1, y1 + oc + 1, r);
+    y0[c] = smelt_dsp_out1(a00, c, r);
+    y1[c] = smelt_dsp_out1(a01, c, r);
+    y0[c + 1] = smelt_dsp_out1(a10, c + 1, r);
+    y1[c + 1] = smelt_dsp_out1(a11, c + 1, r);
 }
 
-/* y0[oc], y1[oc] for every output channel from two widened pixels (smelt_dsp_widen2). */
-SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_gemm2(const int32_t *q, int K, const int8_t *w,
-                                                            const int32_t *bias, int8_t *y0, int8_t *y1,
-                                                            const smelt_qconv_params *p)
+/* y0[c], y1[c] for every output channel c (out_c >= 2) from the rows x0 and x0 + K. */
+SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_mm2(const int8_t *x0, int K, const int8_t *w,
+                                                          const int32_t *bias, int8_t *y0, int8_t *y1,
+                                                          const smelt_qconv_params *p)
 {
-    const int G = K >> 2, T = K & 3, OC = p->out_c;
-    const int16_t *tail = (const int16_t *)(q + 4 * G);
+    const int G = K >> 2, OC = p->out_c;
     const int32_t *mult = p->multiplier, *shift = p->shift, off = p->output_offset;
     /* The common case, requantized inline: smelt_dsp_rq and no clamp but int8's own. */
     const int plain = p->fast_rq && p->act_min == -128 && p->act_max == 127;
-    int oc, t;
+    int oc, k;
     for (oc = 0; oc < OC; oc += 2) {
-        const int two = oc + 1 < OC;      /* an odd last channel runs as a pair with itself */
-        const int8_t *w0 = w + (long)oc * K, *w1 = two ? w0 + K : w0;
-        const int32_t *qp = q;
-        int32_t a00 = bias[oc], a01 = a00, a10 = bias[oc + two], a11 = a10;
+        const int c = oc + 2 <= OC ? oc : OC - 2;   /* an odd last channel overlaps the one before */
+        const int8_t *wp = w + (long)c * K, *xp = x0;
+        int32_t a00 = bias[c], a01 = a00, a10 = bias[c + 1], a11 = a10;
         if (G) {
-            /* 16 MACs in 18 instructions; the 14 registers it needs are all there are, so it is
-             * written out (gcc spills the accumulators of the C version). */
-            int32_t v0, v1, e0, e1, xa, xb, n = G;
+            /* Written out: the loop needs all 14 registers, and gcc spills the C version. */
+            int32_t t0, t1, t2, t3, t4, t5, n = G;
             __asm__("1:\n\t"
-                    "ldr %[v0], [%[w0]], #4\n\t"
-                    "ldr %[v1], [%[w1]], #4\n\t"
-                    "ldrd %[xa], %[xb], [%[q]], #8\n\t"
-                    "sxtb16 %[e0], %[v0]\n\t"
-                    "sxtb16 %[v0], %[v0], ror #8\n\t"
-                    "sxtb16 %[e1], %[v1]\n\t"
-                    "sxtb16 %[v1], %[v1], ror #8\n\t"
-                    "smlad %[a00], %[xa], %[e0], %[a00]\n\t"
-                    "smlad %[a00], %[xb], %[v0], %[a00]\n\t"
-                    "smlad %[a10], %[xa], %[e1], %[a10]\n\t"
-                    "smlad %[a10], %[xb], %[v1], %[a10]\n\t"
-                    "ldrd %[xa], %[xb], [%[q]], #8\n\t"
-                    "smlad %[a01], %[xa], %[e0], %[a01]\n\t"
-                    "smlad %[a01], %[xb], %[v0], %[a01]\n\t"
-                    "smlad %[a11], %[xa], %[e1], %[a11]\n\t"
-                    "smlad %[a11], %[xb], %[v1], %[a11]\n\t"
+                    "ldr %[t0], [%[wp], %[K]]\n\t"
+                    "ldr %[t1], [%[wp]], #4\n\t"
+                    "sxtb16 %[t2], %[t0]\n\t"
+                    "sxtb16 %[t0], %[t0], ror #8\n\t"
+                    "sxtb16 %[t3], %[t1]\n\t"
+                    "sxtb16 %[t1], %[t1], ror #8\n\t"
+                    "ldr %[t4], [%[xp], %[K]]\n\t"
+                    "sxtb16 %[t5], %[t4]\n\t"
+                    "sxtb16 %[t4], %[t4], ror #8\n\t"
+                    "smlad %[a01], %[t5], %[t3], %[a01]\n\t"
+                    "smlad %[a01], %[t4], %[t1], %[a01]\n\t"
+                    "smlad %[a11], %[t5], %[t2], %[a11]\n\t"
+                    "smlad %[a11], %[t4], %[t0], %[a11]\n\t"
+                    "ldr %[t4], [%[xp]], #4\n\t"
+                    "sxtb16 %[t5], %[t4]\n\t"
+                    "sxtb16 %[t4], %[t4], ror #8\n\t"
+                    "smlad %[a00], %[t5], %[t3], %[a00]\n\t"
+                    "smlad %[a00], %[t4], %[t1], %[a00]\n\t"
+                    "smlad %[a10], %[t5], %[t2], %[a10]\n\t"
+                    "smlad %[a10], %[t4], %[t0], %[a10]\n\t"
                     "subs %[n], %[n], #1\n\t"
                     "bne 1b"
                     : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-                      [w0] "+r"(w0), [w1] "+r"(w1), [q] "+r"(qp), [n] "+r"(n),
-                      [v0] "=&r"(v0), [v1] "=&r"(v1), [e0] "=&r"(e0), [e1] "=&r"(e1),
-                      [xa] "=&r"(xa), [xb] "=&r"(xb)
-                    :
+                      [wp] "+r"(wp), [xp] "+r"(xp), [n] "+r"(n),
+                      [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
+                      [t4] "=&r"(t4), [t5] "=&r"(t5)
+                    : [K] "r"(K)
                     : "cc", "memory");
         }
-        for (t = 0; t < T; ++t) {
-            a00 += w0[t] * tail[t];
-            a01 += w0[t] * tail[T + t];
-            a10 += w1[t] * tail[t];
-            a11 += w1[t] * tail[T + t];
+        for (k = 0; k < (K & 3); ++k) {
+            a00 += wp[k] * xp[k];
+            a01 += wp[k] * xp[K + k];
+            a10 += wp[K + k] * xp[k];
+            a11 += wp[K + k] * xp[K + k];
         }
-        if (plain && two) {
-            const int32_t m0 = mult[oc], e0 = -shift[oc], r0 = (int32_t)1 << (e0 - 1);
-            const int32_t m1 = mult[oc + 1], e1 = -shift[oc + 1], r1 = (int32_t)1 << (e1 - 1);
-            y0[oc] = (int8_t)__ssat(smelt_dsp_rq(a00, m0, e0, r0) + off, 8);
-            y1[oc] = (int8_t)__ssat(smelt_dsp_rq(a01, m0, e0, r0) + off, 8);
-            y0[oc + 1] = (int8_t)__ssat(smelt_dsp_rq(a10, m1, e1, r1) + off, 8);
-            y1[oc + 1] = (int8_t)__ssat(smelt_dsp_rq(a11, m1, e1, r1) + off, 8);
+        if (plain) {
+            const int32_t m0 = mult[c], e0 = -shift[c], r0 = (int32_t)1 << (e0 - 1);
+            const int32_t m1 = mult[c + 1], e1 = -shift[c + 1], r1 = (int32_t)1 << (e1 - 1);
+            y0[c] = (int8_t)__ssat(smelt_dsp_rq(a00, m0, e0, r0) + off, 8);
+            y1[c] = (int8_t)__ssat(smelt_dsp_rq(a01, m0, e0, r0) + off, 8);
+            y0[c + 1] = (int8_t)__ssat(smelt_dsp_rq(a10, m1, e1, r1) + off, 8);
+            y1[c + 1] = (int8_t)__ssat(smelt_dsp_rq(a11, m1, e1, r1) + off, 8);
         } else {
-            int32_t a[4];
-            a[0] = a00;
-            a[1] = a01;
-            a[2] = a10;
-            a[3] = a11;
-            smelt_dsp_out4(a, oc, two, y0, y1, p);
+            smelt_dsp_out4(a00, a01, a10, a11, c, y0, y1, p);
         }
-    }
-}
-
-/* As smelt_dsp_gemm2, reading two int8 rows directly (1x1 convolution: no scratch, so the arena
- * stays as small as the portable build's); each word of x is widened per pair of channels. */
-SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_gemm2_rows(const int8_t *r0, const int8_t *r1, int K,
-                                                                 const int8_t *w, const int32_t *bias,
-                                                                 int8_t *y0, int8_t *y1,
-                                                                 const smelt_qconv_params *p)
-{
-    const int OC = p->out_c;
-    int oc, k;
-    for (oc = 0; oc < OC; oc += 2) {
-        const int two = oc + 1 < OC;
-        const int8_t *w0 = w + (long)oc * K, *w1 = two ? w0 + K : w0;
-        int32_t a[4];
-        int32_t a00 = bias[oc], a01 = a00, a10 = bias[oc + two], a11 = a10;
-        for (k = 0; k + 4 <= K; k += 4) {
-            const int32_t u = smelt_ld32(r0 + k), v = smelt_ld32(r1 + k);
-            const int32_t ue = __sxtb16(u), uo = smelt_sxtb16_ror8(u), ve = __sxtb16(v), vo = smelt_sxtb16_ror8(v);
-            int32_t c = smelt_ld32(w0 + k), ce = __sxtb16(c), co = smelt_sxtb16_ror8(c);
-            a00 = __smlad(ue, ce, __smlad(uo, co, a00));
-            a01 = __smlad(ve, ce, __smlad(vo, co, a01));
-            c = smelt_ld32(w1 + k);
-            ce = __sxtb16(c);
-            co = smelt_sxtb16_ror8(c);
-            a10 = __smlad(ue, ce, __smlad(uo, co, a10));
-            a11 = __smlad(ve, ce, __smlad(vo, co, a11));
-        }
-        for (; k < K; ++k) {
-            a00 += w0[k] * r0[k];
-            a01 += w0[k] * r1[k];
-            a10 += w1[k] * r0[k];
-            a11 += w1[k] * r1[k];
-        }
-        a[0] = a00;
-        a[1] = a01;
-        a[2] = a10;
-        a[3] = a11;
-        smelt_dsp_out4(a, oc, two, y0, y1, p);
     }
 }
 
@@ -286,40 +210,30 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_im2col(const int8_t *x, in
 /* scratch: 4 K bytes of widened inputs, then 2 K bytes of im2col (QConv2D.scratch); none for a
  * 1x1 stride-1 convolution without padding, which reads x directly. */
 SMELT_KERNEL void smelt_qconv2d_i8_dsp(const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
-                                       int8_t *scratch, const smelt_qconv_params *p)
+                                       int8_t *cols, const smelt_qconv_params *p)
 {
     const int K = p->k_h * p->k_w * p->in_c, P = p->out_h * p->out_w, OC = p->out_c;
-    const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
-                       p->pad_top == 0 && p->pad_left == 0 && P == p->in_h * p->in_w;
     const int32_t *b0 = p->bias_full ? p->bias_full : bias;
-    int32_t *q = (int32_t *)(void *)scratch;
-    int8_t *cols = scratch + 4 * K;
     int b, pix;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *xb = x + (long)b * p->in_h * p->in_w * p->in_c;
         int8_t *yb = y + (long)b * P * OC;
         for (pix = 0; pix < P; pix += 2) {
-            const int two = pix + 1 < P;   /* an odd last pixel runs as a pair with itself */
-            const int8_t *r0, *r1;
-            if (direct) {
-                r0 = xb + (long)pix * K;
-                smelt_dsp_gemm2_rows(r0, r0 + two * K, K, w, b0, yb + (long)pix * OC,
-                                     yb + (long)(pix + two) * OC, p);
-                continue;
-            } else {
-                smelt_dsp_im2col(xb, pix / p->out_w, pix % p->out_w, cols, p);
-                if (two) smelt_dsp_im2col(xb, (pix + 1) / p->out_w, (pix + 1) % p->out_w, cols + K, p);
-                r0 = cols;
-                r1 = cols + two * K;
+            const int q = pix + 2 <= P ? pix : P - 2;
+            const int8_t *r = xb + (long)q * K;
+            if (cols) {
+                smelt_dsp_im2col(xb, q / p->out_w, q % p->out_w, cols, p);
+                smelt_dsp_im2col(xb, (q + 1) / p->out_w, (q + 1) % p->out_w, cols + K, p);
+                r = cols;
             }
-            smelt_dsp_widen2(r0, r1, K, q);
-            smelt_dsp_gemm2(q, K, w, b0, yb + (long)pix * OC, yb + (long)(pix + two) * OC, p);
+            smelt_dsp_mm2(r, K, w, b0, yb + (long)q * OC, yb + (long)(q + 1) * OC, p);
         }
     }
 }
-/* Depthwise, depth multiplier 1: four channels per word (the C % 4 last ones alone); SXTB16/SXTAB16 split a word
- * into channels (0, 2) and (1, 3), SMLABB/SMLATT accumulate each channel on its own. Windows that
- * cross the border add input_offset (SXTAB16) and start from bias, as the portable kernel. */
+/* Depthwise, depth multiplier 1, C % 4 == 0: four channels per word; SXTB16 (SXTAB16 adds the
+ * input offset) splits a word into channels (0, 2) and (1, 3), SMLABB/SMLATT accumulate each
+ * channel on its own. Windows inside the image start from bias_full with no offset; windows that
+ * cross the border sum their in-image taps of x + input_offset from bias, as the portable kernel. */
 #define SMELT_DW_TAP(xp, wp)                                                                       \
     do {                                                                                           \
         const int32_t xv = smelt_ld32(xp), wv = smelt_ld32(wp);                                    \
@@ -331,58 +245,99 @@ SMELT_KERNEL void smelt_qconv2d_i8_dsp(const int8_t *x, const int8_t *w, const i
         a3 = __smlatt(xo, wo, a3);                                                                 \
     } while (0)
 
+/* One tap of 4 channels at [xr + X] and [wr + X]; a row of a 3x3 window: X = 0, C, 2C. */
+#define SMELT_DW_ASM_TAP(X)                                                                        \
+    "ldr %[xv], [%[xr]" X "]\n\t"                                                                  \
+    "ldr %[wv], [%[wr]" X "]\n\t"                                                                  \
+    "sxtb16 %[xe], %[xv]\n\t"                                                                      \
+    "sxtb16 %[xv], %[xv], ror #8\n\t"                                                              \
+    "sxtb16 %[we], %[wv]\n\t"                                                                      \
+    "sxtb16 %[wv], %[wv], ror #8\n\t"                                                              \
+    "smlabb %[a0], %[xe], %[we], %[a0]\n\t"                                                        \
+    "smlatt %[a2], %[xe], %[we], %[a2]\n\t"                                                        \
+    "smlabb %[a1], %[xv], %[wv], %[a1]\n\t"                                                        \
+    "smlatt %[a3], %[xv], %[wv], %[a3]\n\t"
+#define SMELT_DW_ASM_ROW SMELT_DW_ASM_TAP("") SMELT_DW_ASM_TAP(", %[C]") SMELT_DW_ASM_TAP(", %[C2]")
+#define SMELT_DW_ASM_NEXT "add %[xr], %[xr], %[row]\n\tadd %[wr], %[wr], %[C2]\n\tadd %[wr], %[wr], %[C]\n\t"
+
+/* n output pixels along a row, each summing the nky x nkx taps whose top-left input is x0 (then
+ * x0 + step, ...) and weight w0, starting from b0 and adding off2 (input_offset in both halves,
+ * or 0) to x. The hot loop of depthwise: a whole 3x3 window is written out in asm (gcc spills the
+ * C version). */
+SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_dw_run(const int8_t *x0, const int8_t *w0, const int32_t *b0,
+                                                             int8_t *yp, int n, int nky, int nkx, int32_t off2,
+                                                             const smelt_qconv_params *p)
+{
+    const int C = p->in_c, KW = p->k_w;
+    const long row = (long)p->in_w * C * p->dil_h, col = (long)C * p->dil_w, step = (long)C * p->stride_w;
+    const int32_t *mult = p->multiplier, *shift = p->shift, off = p->output_offset;
+    const int plain = p->fast_rq && p->act_min == -128 && p->act_max == 127;
+    const int k3 = nky == 3 && nkx == 3 && KW == 3 && col == C && !off2;
+    int i, c, ky, kx;
+    for (i = 0; i < n; ++i, x0 += step, yp += C) {
+        for (c = 0; c < C; c += 4) {
+            int32_t a0 = b0[c], a1 = b0[c + 1], a2 = b0[c + 2], a3 = b0[c + 3];
+            const int8_t *xr = x0 + c, *wr = w0 + c;
+            if (k3) {
+                int32_t xv, wv, xe, we;
+                __asm__(SMELT_DW_ASM_ROW SMELT_DW_ASM_NEXT SMELT_DW_ASM_ROW SMELT_DW_ASM_NEXT SMELT_DW_ASM_ROW
+                        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xr] "+r"(xr), [wr] "+r"(wr),
+                          [xv] "=&r"(xv), [wv] "=&r"(wv), [xe] "=&r"(xe), [we] "=&r"(we)
+                        : [C] "r"(C), [C2] "r"(2 * C), [row] "r"(row)
+                        : "memory");
+            } else {
+                for (ky = 0; ky < nky; ++ky, xr += row, wr += (long)KW * C)
+                    for (kx = 0; kx < nkx; ++kx) SMELT_DW_TAP(xr + kx * col, wr + (long)kx * C);
+            }
+            if (plain) {
+                int32_t e = -shift[c];
+                yp[c] = (int8_t)__ssat(smelt_dsp_rq(a0, mult[c], e, (int32_t)1 << (e - 1)) + off, 8);
+                e = -shift[c + 1];
+                yp[c + 1] = (int8_t)__ssat(smelt_dsp_rq(a1, mult[c + 1], e, (int32_t)1 << (e - 1)) + off, 8);
+                e = -shift[c + 2];
+                yp[c + 2] = (int8_t)__ssat(smelt_dsp_rq(a2, mult[c + 2], e, (int32_t)1 << (e - 1)) + off, 8);
+                e = -shift[c + 3];
+                yp[c + 3] = (int8_t)__ssat(smelt_dsp_rq(a3, mult[c + 3], e, (int32_t)1 << (e - 1)) + off, 8);
+            } else {
+                const smelt_dsp_rqp r = smelt_dsp_rqp_of(p);
+                yp[c] = smelt_dsp_out1(a0, c, r);
+                yp[c + 1] = smelt_dsp_out1(a1, c + 1, r);
+                yp[c + 2] = smelt_dsp_out1(a2, c + 2, r);
+                yp[c + 3] = smelt_dsp_out1(a3, c + 3, r);
+            }
+        }
+    }
+}
+
 SMELT_KERNEL void smelt_qdepthwise_i8_dsp(const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
                                           const smelt_qconv_params *p)
 {
     const int H = p->in_h, W = p->in_w, C = p->in_c, KH = p->k_h, KW = p->k_w;
     const int OH = p->out_h, OW = p->out_w, SH = p->stride_h, SW = p->stride_w, DH = p->dil_h, DW = p->dil_w;
-    const long row = (long)W * C * DH, col = (long)C * DW;
-    const int32_t *bias_full = p->bias_full;
+    const int32_t *bias_full = p->bias_full ? p->bias_full : bias;
     const int32_t off_in = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
-    const smelt_dsp_rqp r = smelt_dsp_rqp_of(p);
-    int b, oy, ox, c, ky, kx, ky0, ky1, kx0, kx1;
+    int b, oy, ox, ky0, ky1, kx0, kx1, in0, in1;
+    /* The columns [in0, in1) whose windows lie inside horizontally run together. */
+    for (in0 = 0; in0 < OW && in0 * SW - p->pad_left < 0; ++in0) {}
+    for (in1 = OW; in1 > in0 && (in1 - 1) * SW - p->pad_left + DW * (KW - 1) >= W; --in1) {}
     for (b = 0; b < p->batches; ++b) {
         for (oy = 0; oy < OH; ++oy) {
             const int iy0 = oy * SH - p->pad_top;
+            int8_t *yr = y + ((long)b * OH + oy) * OW * C;
             smelt_qconv_taps(iy0, DH, KH, H, &ky0, &ky1);
             for (ox = 0; ox < OW; ++ox) {
                 const int ix0 = ox * SW - p->pad_left;
-                int8_t *yp = y + (((long)b * OH + oy) * OW + ox) * C;
+                const int run = ox == in0 && ky0 == 0 && ky1 == KH ? in1 - in0 : 0;
                 const int8_t *x0;
-                const int32_t *b0;
-                int32_t off2;
-                int full;
                 smelt_qconv_taps(ix0, DW, KW, W, &kx0, &kx1);
-                full = bias_full && ky0 == 0 && ky1 == KH && kx0 == 0 && kx1 == KW;
-                b0 = full ? bias_full : bias;
-                off2 = full ? 0 : off_in;
                 x0 = x + (((long)b * H + iy0 + DH * ky0) * W + ix0 + DW * kx0) * C;
-                for (c = 0; c + 4 <= C; c += 4) {
-                    int32_t a0 = b0[c], a1 = b0[c + 1], a2 = b0[c + 2], a3 = b0[c + 3];
-                    const int8_t *xr = x0 + c, *wr = w + ((long)ky0 * KW + kx0) * C + c;
-                    for (ky = ky0; ky < ky1; ++ky, xr += row, wr += (long)KW * C) {
-                        if (kx1 - kx0 == 3) {   /* the 3x3 fast path: one row unrolled */
-                            SMELT_DW_TAP(xr, wr);
-                            SMELT_DW_TAP(xr + col, wr + C);
-                            SMELT_DW_TAP(xr + 2 * col, wr + 2 * C);
-                            continue;
-                        }
-                        for (kx = 0; kx < kx1 - kx0; ++kx) SMELT_DW_TAP(xr + kx * col, wr + (long)kx * C);
-                    }
-                    yp[c] = smelt_dsp_out1(a0, c, r);
-                    yp[c + 1] = smelt_dsp_out1(a1, c + 1, r);
-                    yp[c + 2] = smelt_dsp_out1(a2, c + 2, r);
-                    yp[c + 3] = smelt_dsp_out1(a3, c + 3, r);
+                if (run) {
+                    smelt_dsp_dw_run(x0, w, bias_full, yr + (long)ox * C, run, KH, KW, 0, p);
+                    ox += run - 1;
+                    continue;
                 }
-                for (c = C & ~3; c < C; ++c) {   /* the C % 4 last channels, one at a time */
-                    const int32_t o = full ? 0 : p->input_offset;
-                    const int8_t *xr = x0 + c, *wr = w + ((long)ky0 * KW + kx0) * C + c;
-                    int32_t a = b0[c];
-                    int i, j;
-                    for (i = 0; i < ky1 - ky0; ++i, xr += row, wr += (long)KW * C)
-                        for (j = 0; j < kx1 - kx0; ++j) a += wr[(long)j * C] * (xr[j * col] + o);
-                    yp[c] = smelt_dsp_out1(a, c, r);
-                }
+                smelt_dsp_dw_run(x0, w + ((long)ky0 * KW + kx0) * C, bias, yr + (long)ox * C, 1, ky1 - ky0,
+                                 kx1 - kx0, off_in, p);
             }
         }
     }
@@ -402,7 +357,8 @@ SMELT_KERNEL void smelt_qconv2d_i8(const int8_t *x, const int8_t *w, const int32
 #if SMELT_DSP
     if ((scratch || (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && !p->pad_top &&
                      !p->pad_left && p->out_h == H && p->out_w == W)) &&
-        WC == C && !p->wide && (p->bias_full || !p->input_offset)) {
+        WC == C && !p->wide && (p->bias_full || !p->input_offset) && p->out_h * p->out_w >= 2 &&
+        p->out_c >= 2) {
         smelt_qconv2d_i8_dsp(x, w, bias, y, scratch, p);
         return;
     }
@@ -459,7 +415,7 @@ SMELT_KERNEL void smelt_qdepthwise_i8(const int8_t *x, const int8_t *w, const in
     const int H = p->in_h, W = p->in_w, C = p->in_c, M = p->depth_multiplier, OC = p->out_c;
     int b, oy, ox, oc, ic, m, ky, kx, ky0, ky1, kx0, kx1;
 #if SMELT_DSP
-    if (M == 1 && (p->bias_full || !p->input_offset)) {
+    if (M == 1 && C % 4 == 0 && (p->bias_full || !p->input_offset)) {
         smelt_qdepthwise_i8_dsp(x, w, bias, y, p);
         return;
     }

@@ -184,13 +184,14 @@ class _QConvBase(QOp):
         if x.dtype != "int8" or (not self.depthwise and w.shape[3] != x.shape[3]):
             return 0
         y = g[node.outputs[0]]
+        if y.shape[1] * y.shape[2] < 2 or y.shape[3] < 2:
+            return 0   # the DSP kernel needs two pixels and two channels; the portable one no scratch
         if (not self.depthwise and w.shape[1:3] == (1, 1) and tuple(node.attrs["strides"]) == (1, 1)
                 and not any(node.attrs["pads"][:2]) and y.shape[1:3] == x.shape[1:3]):
             return 0   # 1x1: the DSP kernel reads x directly
-        # The DSP matrix multiply (smelt_qconv2d_i8_dsp): two pixels' K inputs widened to int16,
-        # then two pixels' im2col.
+        # The DSP matrix multiply (smelt_qconv2d_i8_dsp): two pixels' im2col, K bytes each.
         k = w.shape[1] * (w.shape[2] + (-w.shape[2] % 4) if self.depthwise else w.shape[2] * w.shape[3])
-        return 6 * k
+        return 2 * k
 
     def bias_full(self, node, g, p, ctx) -> str:
         """bias + input_offset * (sum of each output channel's weights), for int8 with constant

@@ -109,7 +109,7 @@ class Report:
                 f"memory plan: {self.placement} offsets (live-bytes bound {self.lower_bound:,} B), "
                 f"order {self.order}"]
         if self.ram is not None:
-            out.append(f"RAM on {self.target}: {self.ram:,} B (+ stack {self.stack_bytes:,} B); "
+            out.append(f"RAM on {self.target}: {self.ram:,} B (peak stack {self.stack_bytes:,} B included); "
                        f"flash: {self.flash:,} B (code {self.code_bytes:,} B)")
         if self.state_bytes:
             out.append(f"static RAM (recurrent state kept between calls): {self.state_bytes:,} B")
@@ -120,6 +120,12 @@ class Report:
 
     def __str__(self) -> str:
         return self.table()
+
+
+def account(art, target: str = "cortex-m4", inputs=None) -> "Report":
+    """Fill art.report's stack and code bytes from a build for `target` (see accounting.py)."""
+    from .accounting import account as _account
+    return _account(art, target, inputs)
 
 
 def describe_quant(node, g: Graph) -> str:

@@ -1,0 +1,1 @@
+"""Training helpers (the `smelt[train]` extra: torch, tqdm): multi-task training, ..."""
