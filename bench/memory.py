@@ -122,6 +122,9 @@ def main(argv=None) -> None:
         print(f"  {name}: done", flush=True, file=sys.stderr)
     print(table(rows))
     print(f"\nbudget for 'patched B': {budget:,} B; act = activation RAM with inputs and outputs in the arena.")
+    for r in rows:
+        if r["patched"] is None and r["patched_how"] != "fits":
+            print(f"  patched {r['model']}: {r['patched_how']}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

@@ -133,15 +133,16 @@ def table(rows: list[dict], target_name: str) -> str:
     on_target = "sep_flash" in rows[0]
     head = ["N", "weights sep", "weights lib", "arena sep", "arena lib", "MACs sep", "MACs lib"]
     if on_target:
-        head += ["flash sep", "flash lib", "RAM sep", "RAM lib", "instr sep", "instr lib", "lib == sep"]
+        head += ["flash sep", "flash lib", "RAM sep", "RAM lib", "instr sep", "instr lib"]
+    head.append("lib == sep")
     body = []
     for r in rows:
         cells = [str(r["n"]), f"{r['sep_weights']:,}", f"{r['lib_weights']:,}", f"{r['sep_arena']:,}",
                  f"{r['lib_arena']:,}", f"{r['sep_macs']:,}", f"{r['lib_macs']:,}"]
         if on_target:
             cells += [f"{r['sep_flash']:,}", f"{r['lib_flash']:,}", f"{r['sep_ram']:,}", f"{r['lib_ram']:,}",
-                      f"{r['sep_instructions']:,}", f"{r['lib_instructions']:,}",
-                      "bit-exact" if r["target_exact"] and r["host_exact"] else "MISMATCH"]
+                      f"{r['sep_instructions']:,}", f"{r['lib_instructions']:,}"]
+        cells.append("bit-exact" if r["host_exact"] and r.get("target_exact", True) else "MISMATCH")
         body.append(cells)
     w = [max(len(c[i]) for c in [head] + body) for i in range(len(head))]
     fmt = lambda cells: "| " + " | ".join(c.rjust(w[i]) for i, c in enumerate(cells)) + " |"  # noqa: E731

@@ -23,5 +23,5 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e ".[test,torch]" 2>&1 | grep -v -E "^WARNING: (Running pip as|Location)" || true
+python3 -m pip install -q --disable-pip-version-check -e ".[test,torch,train]" 2>&1 | grep -v -E "^WARNING: (Running pip as|Location)" || true
 python3 -c "import smelt, onnxruntime, torch" || { echo "setup: python packages did not install" >&2; exit 1; }

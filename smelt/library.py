@@ -65,11 +65,15 @@ class LibraryReport:
         out += ["", f"flash (weights): {self.weight_bytes:,} B vs {self.separate_weight_bytes:,} B separately "
                 f"({saved_w:,} B saved); RAM (arena): {self.arena_bytes:,} B, one arena for every entry point, "
                 f"vs {self.separate_arena_bytes:,} B for separate arenas",
+                *([f"static RAM (constants filled at init, stored once): {self.static_ram_bytes:,} B"]
+                  if self.static_ram_bytes else []),
                 "entry points: " + ", ".join(f"{f}() {a:,} B" for f, a in self.entry_arenas.items()), ""]
         if self.shared:
             out.append(f"shared layers ({len(self.shared)}, computed once by run_all; constant inputs "
                        f"{self.shared_weight_bytes:,} B, stored once):")
-            out += [f"  {s['name']:<28} {s['op']:<18} {s['weight_bytes']:>8,} B  {', '.join(s['tasks'])}"
+            wn = max(len(s["name"]) for s in self.shared)
+            wo = max(len(s["op"]) for s in self.shared)
+            out += [f"  {s['name']:<{wn}}  {s['op']:<{wo}}  {s['weight_bytes']:>8,} B  {', '.join(s['tasks'])}"
                     for s in self.shared]
         else:
             out.append("shared layers: none (no identical layer found; check that the tasks share inputs, "

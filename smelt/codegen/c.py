@@ -247,7 +247,7 @@ def _io_source(g: Graph, plan: MemoryPlan, prefix: str, ctx: EmitContext) -> lis
               f"static uint64_t {prefix}_arena[({P}_ARENA_SIZE + 7) / 8 + ({P}_ARENA_SIZE == 0)];", ""]
     for kind, names in (("input", g.inputs), ("output", g.outputs)):
         lines += [f"void *{prefix}_{kind}(int k)", "{", f"    uint8_t *arena = (uint8_t *){prefix}_arena;",
-                  "    (void)arena;"]
+                  "    (void)arena; (void)k;"]
         lines += [f"    if (k == {i}) return (void *){ctx.ptr(n)};" for i, n in enumerate(names)]
         lines += ["    return 0;", "}", ""]
     lines += [f"int {prefix}_invoke(void)", "{", f"    return {prefix}_invoke_with_arena({prefix}_arena);", "}", "",

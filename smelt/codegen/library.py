@@ -215,7 +215,7 @@ def generate(entries: list[Entry], lib: str) -> Emitted:
             const, ctype, sym, dim, value = m.groups()
             is_weight = sym.startswith(f"{lib}_w_")
             value = value if (value is None or is_weight) else rename(value)
-            lines = [] if const else [ln.replace(sym, "@") for ln in init_of.get(sym, [])]
+            lines = [] if const else [re.sub(rf"\b{sym}\b", "@", ln) for ln in init_of.get(sym, [])]
             content = (bool(const), ctype, dim, value, tuple(lines))
             if content in canon:
                 ren[sym] = canon[content]
@@ -227,17 +227,17 @@ def generate(entries: list[Entry], lib: str) -> Emitted:
                 new, k = f"{sym}_{k}", k + 1
             used.add(new)
             canon[content] = ren[sym] = new
-            decls.append(f"static {const or ''}{ctype} {new}{dim or ''}" + (f" = {value};" if value is not None else ";"))
+            init_value = "" if value is None else f" = {value}"
+            decls.append(f"static {const or ''}{ctype} {new}{dim or ''}{init_value};")
             if sym in weight_syms:
                 nbytes = int(dim[1:-1]) * _ITEMSIZE[ctype] if dim else _ITEMSIZE[ctype]
                 if const:
                     weight_bytes += nbytes
                 else:
                     static_ram += nbytes
-            for ln in init_of.get(sym, []):
-                ln = rename(ln)
-                if ln not in init:
-                    init.append(ln)
+        for ln in map(rename, ctx.init):     # a deduplicated buffer's fill reads the same after renaming
+            if ln not in init:
+                init.append(ln)
         funcs.append((e, [rename(s) for s in ctx.body]))
     header = _header(entries, lib)
     return Emitted(header, _source(funcs, lib, decls, init, kernels, float_model), kernels,

@@ -104,7 +104,7 @@ def build(g: Graph, in_place: bool = True, io_in_arena: bool = False, concat_in_
                     break
     plan.buffers = lifetimes(g, plan, external)
     place(plan, strategy, exact)
-    verify(plan)
+    verify(plan, g)
     return plan
 
 
@@ -269,9 +269,10 @@ def place(plan: MemoryPlan, strategy: str = "best", exact: bool = True) -> None:
         if solved is not None:
             label, sol = solved
             plan.candidates[label] = _extent_of(bufs, sol)
-            if plan.candidates[label] < best_size or label == "cp-sat optimal":
-                if plan.candidates[label] <= best_size:
-                    name, offsets, best_size = label, sol, plan.candidates[label]
+            if plan.candidates[label] < best_size:
+                name, offsets = label, sol
+            elif label == "cp-sat optimal":
+                name += " (optimal: cp-sat)"
     for b in bufs:
         b.offset = offsets.get(b.name, 0)
     plan.placement = name
@@ -313,8 +314,14 @@ def solve_exact(bufs: list[Buffer], upper: int, hint: dict, seconds: float = EXA
     return label, {name: solver.Value(v) * ALIGN for name, v in off.items()}
 
 
-def verify(plan: MemoryPlan) -> None:
-    """No two buffers live at the same time share a byte; every offset is aligned."""
+def verify(plan: MemoryPlan, g: Graph | None = None) -> None:
+    """No two buffers live at the same time share a byte; every offset is aligned; (given the
+    graph) every aliased tensor, a Concat slice included, lies inside its root's buffer."""
+    for t in plan.alias if g is not None else ():
+        root = plan.buffers.get(plan.root(t))
+        if root is not None and plan.byte_offset(t) + g[t].nbytes > root.size:
+            raise PlanError(f"tensor '{t}' ({g[t].nbytes} B at +{plan.byte_offset(t)}) overflows the buffer "
+                            f"of '{root.name}' ({root.size} B)")
     bufs = sorted((b for b in plan.buffers.values() if b.size), key=lambda b: b.offset)
     for i, a in enumerate(bufs):
         if a.offset < 0 or a.offset % ALIGN:

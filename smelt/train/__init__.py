@@ -1,1 +1,1 @@
-"""Training helpers (the `smelt[train]` extra: torch, tqdm): multi-task training, ..."""
+"""Training helpers (the `smelt[train]` extra: torch, tqdm); multitask.py: a shared backbone with several heads."""
