@@ -107,7 +107,7 @@ def run_model(name: str, quick: bool, target: str) -> list[dict]:
 
     def fine_tuned(pruned, label):
         gm = GraphModule(pruned)
-        fit(gm, x_tr, y_tr, epochs=ep_ft, lr=3e-3, teacher=teacher, desc=f"{name} {label}")
+        fit(gm, x_tr, y_tr, epochs=ep_ft, lr=1e-2, batch=32, teacher=teacher, desc=f"{name} {label}")
         add(label, smelt.pipeline.optimize(gm.to_graph()))
         return gm
 

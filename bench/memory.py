@@ -11,8 +11,9 @@ and the onnx "light" model-zoo models shipped in the onnx wheel. Per model:
                heuristic and CP-SAT for small plans (the strategy that won in 'how')
   act B        activation RAM with the I/O inside the arena (compile(..., io_in_arena=True)):
                what TFLM's arena head holds
-  patched B    activation RAM with patch-based inference under --budget (smelt/plan/patches.py;
-               '-' when that module is missing or the model already fits)
+  patched B    activation RAM (arena + I/O outside it) with patch-based inference under --budget
+               (smelt/plan/patches.py; '-' when that module is missing, the model already fits, or
+               nothing fits: the reason is printed under the table)
   TFLM head/total  TFLM's recording allocator (planned activations / whole arena, this host)
 """
 from __future__ import annotations
@@ -47,11 +48,12 @@ def with_patches(g, budget: int) -> tuple[int | None, str]:
     """The hook for patch-based inference (another module): (activation RAM under `budget`, how)."""
     try:
         from smelt.plan import patches
-        return patches.best_under_budget(g, budget)
+        arena, how = patches.best_under_budget(g, budget)
+        return arena + sum(g[n].nbytes for n in dict.fromkeys(g.inputs + g.outputs) if not g[n].is_const), how
     except ImportError:
         return None, "plan/patches.py missing"
     except Exception as e:      # the budget cannot be met, or the model has no patchable prefix
-        return None, str(e).split("\n")[0][:60]
+        return None, str(e).split("\n")[0].split("; ")[0]
 
 
 def parse_bytes(text: str) -> int:

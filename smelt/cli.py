@@ -86,6 +86,22 @@ def cmd_quantize(args) -> int:
     return 0
 
 
+def cmd_prune(args) -> int:
+    """Structured channel pruning: the channel groups, then (with -o) the pruned model compiled."""
+    from . import api, pipeline, prune
+    g = pipeline.optimize(api.load(args.model))
+    for grp in prune.channel_groups(g):
+        print(f"{grp.name}: {grp.channels} channels, " + (f"not prunable: {grp.reason}" if grp.reason else
+              f"{len(grp.producers)} producer(s), {len(grp.consumers)} consumer(s)"))
+    small = prune.prune(g, args.ratio, norm=args.norm)
+    print(f"MACs {prune.macs(g):,} -> {prune.macs(small):,}; weights {prune.weight_bytes(g):,} B -> "
+          f"{prune.weight_bytes(small):,} B (not fine-tuned: see smelt.train for fine-tuning)")
+    if args.output:
+        art = api.compile(small, args.output)
+        print(f"wrote {args.output}: arena {art.report.arena_bytes:,} B")
+    return 0
+
+
 def cmd_bench(args) -> int:
     """Build for a target, run under its emulator, check against the reference, measure."""
     import json
@@ -108,8 +124,13 @@ def cmd_bench(args) -> int:
 
 def cmd_inspect(args) -> int:
     from . import compile
-    art = compile(args.model, None, name=args.name, input_shapes=_shapes(args.input_shape))
+    art = compile(args.model, None, name=args.name, input_shapes=_shapes(args.input_shape),
+                  io_in_arena=args.io_in_arena)
     print(art.report.table())
+    if args.html:
+        from pathlib import Path
+        Path(args.html).write_text(art.report.html())
+        print(f"wrote {args.html} (memory timeline and per-layer table)")
     return 0
 
 
@@ -238,8 +259,17 @@ def main(argv=None) -> int:
     p.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor, not per channel")
     p.set_defaults(fn=cmd_quantize)
 
+    p = sub.add_parser("prune", help="structured channel pruning (L1/L2 filter norm): groups, MACs, weights")
+    p.add_argument("model", help="a float model")
+    p.add_argument("--ratio", type=float, default=0.5, help="fraction of each prunable group's channels to drop")
+    p.add_argument("--norm", default="l1", choices=["l1", "l2"])
+    p.add_argument("-o", "--output", help="compile the pruned model into this folder")
+    p.set_defaults(fn=cmd_prune)
+
     p = sub.add_parser("inspect", help="per-layer table: op, shapes, params, MACs, bytes; arena size")
     common(p)
+    p.add_argument("--html", default=None, metavar="FILE", help="also write the HTML report with the memory timeline")
+    p.add_argument("--io-in-arena", action="store_true", help="plan the inputs and outputs inside the arena")
     p.set_defaults(fn=cmd_inspect)
 
     p = sub.add_parser("verify", help="build for the host, run, compare with onnxruntime (ONNX) or TFLM (TFLite)")

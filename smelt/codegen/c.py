@@ -225,7 +225,7 @@ def header(g: Graph, plan: MemoryPlan, prefix: str) -> str:
 
 
 def _io_declarations(prefix: str, P: str) -> list[str]:
-    return [f"/* Runs one inference on the inputs already in the arena; the outputs stay there. */",
+    return ["/* Runs one inference on the inputs already in the arena; the outputs stay there. */",
             f"int {prefix}_invoke_with_arena(void *arena_);", "",
             f"/* With the static arena (unless {P}_NO_STATIC_ARENA): where to write input k and read",
             "   output k (inputs are consumed by the run: rewrite them before each call). */",

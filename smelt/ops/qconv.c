@@ -15,7 +15,8 @@ typedef struct {
     const int32_t *multiplier, *shift;   /* per output channel (wide: 16-bit multiplier, total shift) */
     int wide;                            /* 16x8 with a 64-bit accumulator */
     const int32_t *bias_full;            /* int8: see above; NULL when input_offset is 0 */
-    int fast_rq;   /* every |accumulator| < 2^30 and every shift < 0: smelt_dsp_rq is exact */
+    int fast_rq;   /* every |accumulator| < 2^30 and every shift < 0: smelt_dsp_rq is exact, also
+                    * with the output offset folded into its rounding term (smelt_dsp_y) */
 } smelt_qconv_params;
 
 /* The taps k in [start, end) with 0 <= origin + dil * k < size. */
@@ -95,11 +96,18 @@ static inline smelt_dsp_rqp smelt_dsp_rqp_of(const smelt_qconv_params *p)
     return r;
 }
 
+/* The fast requantization's rounding term with the output offset folded in (QConv2D.fast_rq
+ * checks it stays in int32): ((r + (2 off + 1) 2^(e-1) - (r < 0)) >> e) = rdbp(r, e) + off. */
+static inline int32_t smelt_dsp_round(int32_t off, int32_t e)
+{
+    return (int32_t)((uint32_t)(2 * off + 1) << (e - 1));
+}
+
 static inline int8_t smelt_dsp_out1(int32_t a, int c, smelt_dsp_rqp r)
 {
     if (r.fast) {
         const int32_t e = -r.s[c];
-        return (int8_t)smelt_dsp_clamp(smelt_dsp_rq(a, r.m[c], e, (int32_t)1 << (e - 1)) + r.off, r.lo, r.hi);
+        return (int8_t)smelt_dsp_clamp(smelt_dsp_rq(a, r.m[c], e, smelt_dsp_round(r.off, e)), r.lo, r.hi);
     }
     return (int8_t)smelt_qconv_out(a, c, r.p);
 }
@@ -114,6 +122,22 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_out4(int32_t a00, int32_t 
     y0[c + 1] = smelt_dsp_out1(a10, c + 1, r);
     y1[c + 1] = smelt_dsp_out1(a11, c + 1, r);
 }
+
+/* The outputs of channels c, c + 1 for two pixels: inline in the common case (fast, no clamp but
+ * int8's own), else smelt_dsp_out4. Needs mult, shift, off, plain, p in scope. */
+#define SMELT_DSP_STORE4()                                                                         \
+    do {                                                                                           \
+        if (plain) {                                                                               \
+            const int32_t m0 = mult[c], e0 = -shift[c], r0 = smelt_dsp_round(off, e0);             \
+            const int32_t m1 = mult[c + 1], e1 = -shift[c + 1], r1 = smelt_dsp_round(off, e1);     \
+            y0[c] = (int8_t)__ssat(smelt_dsp_rq(a00, m0, e0, r0), 8);                              \
+            y1[c] = (int8_t)__ssat(smelt_dsp_rq(a01, m0, e0, r0), 8);                              \
+            y0[c + 1] = (int8_t)__ssat(smelt_dsp_rq(a10, m1, e1, r1), 8);                          \
+            y1[c + 1] = (int8_t)__ssat(smelt_dsp_rq(a11, m1, e1, r1), 8);                          \
+        } else {                                                                                   \
+            smelt_dsp_out4(a00, a01, a10, a11, c, y0, y1, p);                                      \
+        }                                                                                          \
+    } while (0)
 
 /* y0[c], y1[c] for every output channel c (out_c >= 2) from the rows x0 and x0 + K. */
 SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_mm2(const int8_t *x0, int K, const int8_t *w,
@@ -168,16 +192,68 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_mm2(const int8_t *x0, int 
             a10 += wp[K + k] * xp[k];
             a11 += wp[K + k] * xp[K + k];
         }
-        if (plain) {
-            const int32_t m0 = mult[c], e0 = -shift[c], r0 = (int32_t)1 << (e0 - 1);
-            const int32_t m1 = mult[c + 1], e1 = -shift[c + 1], r1 = (int32_t)1 << (e1 - 1);
-            y0[c] = (int8_t)__ssat(smelt_dsp_rq(a00, m0, e0, r0) + off, 8);
-            y1[c] = (int8_t)__ssat(smelt_dsp_rq(a01, m0, e0, r0) + off, 8);
-            y0[c + 1] = (int8_t)__ssat(smelt_dsp_rq(a10, m1, e1, r1) + off, 8);
-            y1[c + 1] = (int8_t)__ssat(smelt_dsp_rq(a11, m1, e1, r1) + off, 8);
-        } else {
-            smelt_dsp_out4(a00, a01, a10, a11, c, y0, y1, p);
-        }
+        SMELT_DSP_STORE4();
+    }
+}
+
+/* Two pixels' K int8 inputs (K % 8 == 0) widened to int16 for smelt_dsp_mm2w: per 4 inputs, pixel
+ * 0's SXTB16 and SXTB16 ROR 8 words, then pixel 1's (the pair is read with two LDRD). */
+SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_widen2(const int8_t *x0, const int8_t *x1, int K, int32_t *s)
+{
+    int i;
+    for (i = 0; i < K; i += 4, s += 4) {
+        const int32_t a = smelt_ld32(x0 + i), b = smelt_ld32(x1 + i);
+        s[0] = __sxtb16(a);
+        s[1] = smelt_sxtb16_ror8(a);
+        s[2] = __sxtb16(b);
+        s[3] = smelt_sxtb16_ror8(b);
+    }
+}
+
+/* smelt_dsp_mm2 on the widened inputs s (smelt_dsp_widen2, 8-byte aligned): 17 instructions per 16
+ * MACs instead of 22 (the x side needs no SXTB16), 8 inputs per iteration. */
+SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_mm2w(const int32_t *s, int K, const int8_t *w,
+                                                           const int32_t *bias, int8_t *y0, int8_t *y1,
+                                                           const smelt_qconv_params *p)
+{
+    const int OC = p->out_c;
+    const int32_t *mult = p->multiplier, *shift = p->shift, off = p->output_offset;
+    const int plain = p->fast_rq && p->act_min == -128 && p->act_max == 127;
+    int oc;
+    for (oc = 0; oc < OC; oc += 2) {
+        const int c = oc + 2 <= OC ? oc : OC - 2;
+        const int8_t *wp = w + (long)c * K;
+        const int32_t *xp = s;
+        int32_t a00 = bias[c], a01 = a00, a10 = bias[c + 1], a11 = a10;
+        int32_t t0, t1, t2, t3, t4, t5, n = K >> 3;
+#define SMELT_MM2W_STEP                                                                            \
+        "ldr %[t0], [%[wp], %[K]]\n\t"                                                             \
+        "ldr %[t1], [%[wp]], #4\n\t"                                                               \
+        "sxtb16 %[t2], %[t0]\n\t"                                                                  \
+        "sxtb16 %[t0], %[t0], ror #8\n\t"                                                          \
+        "sxtb16 %[t3], %[t1]\n\t"                                                                  \
+        "sxtb16 %[t1], %[t1], ror #8\n\t"                                                          \
+        "ldrd %[t4], %[t5], [%[xp]], #8\n\t"                                                       \
+        "smlad %[a00], %[t4], %[t3], %[a00]\n\t"                                                   \
+        "smlad %[a00], %[t5], %[t1], %[a00]\n\t"                                                   \
+        "smlad %[a10], %[t4], %[t2], %[a10]\n\t"                                                   \
+        "smlad %[a10], %[t5], %[t0], %[a10]\n\t"                                                   \
+        "ldrd %[t4], %[t5], [%[xp]], #8\n\t"                                                       \
+        "smlad %[a01], %[t4], %[t3], %[a01]\n\t"                                                   \
+        "smlad %[a01], %[t5], %[t1], %[a01]\n\t"                                                   \
+        "smlad %[a11], %[t4], %[t2], %[a11]\n\t"                                                   \
+        "smlad %[a11], %[t5], %[t0], %[a11]\n\t"
+        __asm__("1:\n\t" SMELT_MM2W_STEP SMELT_MM2W_STEP
+                "subs %[n], %[n], #1\n\t"
+                "bne 1b"
+                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
+                  [wp] "+r"(wp), [xp] "+r"(xp), [n] "+r"(n),
+                  [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
+                  [t4] "=&r"(t4), [t5] "=&r"(t5)
+                : [K] "r"(K)
+                : "cc", "memory");
+#undef SMELT_MM2W_STEP
+        SMELT_DSP_STORE4();
     }
 }
 
@@ -187,6 +263,14 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_im2col(const int8_t *x, in
     const int C = p->in_c, zp = -p->input_offset, run = p->k_w * C;
     const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     int ky, kx, ky0, ky1, kx0, kx1, i;
+    if (iy0 >= 0 && ix0 >= 0 && iy0 + p->dil_h * (p->k_h - 1) < p->in_h && ix0 + p->k_w <= p->in_w &&
+        p->dil_w == 1 && !(run & 3)) {   /* inside the image, rows of whole words: copy them */
+        const long row = (long)p->dil_h * p->in_w * C;
+        const int8_t *xr = x + ((long)iy0 * p->in_w + ix0) * C;
+        for (ky = 0; ky < p->k_h; ++ky, xr += row)
+            for (i = 0; i < run; i += 4, col += 4) memcpy(col, xr + i, 4);
+        return;
+    }
     smelt_qconv_taps(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
     smelt_qconv_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
     for (ky = 0; ky < p->k_h; ++ky, col += run) {
@@ -207,13 +291,14 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_im2col(const int8_t *x, in
     }
 }
 
-/* scratch: 4 K bytes of widened inputs, then 2 K bytes of im2col (QConv2D.scratch); none for a
- * 1x1 stride-1 convolution without padding, which reads x directly. */
+/* scratch (QConv2D.scratch): 2 K bytes of im2col; for a 1x1 stride-1 convolution without padding,
+ * which reads x directly, none or (K % 8 == 0, K >= 16) 4 K bytes of widened inputs. */
 SMELT_KERNEL void smelt_qconv2d_i8_dsp(const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
                                        int8_t *cols, const smelt_qconv_params *p)
 {
     const int K = p->k_h * p->k_w * p->in_c, P = p->out_h * p->out_w, OC = p->out_c;
     const int32_t *b0 = p->bias_full ? p->bias_full : bias;
+    const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1;
     int b, pix;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *xb = x + (long)b * p->in_h * p->in_w * p->in_c;
@@ -221,6 +306,12 @@ SMELT_KERNEL void smelt_qconv2d_i8_dsp(const int8_t *x, const int8_t *w, const i
         for (pix = 0; pix < P; pix += 2) {
             const int q = pix + 2 <= P ? pix : P - 2;
             const int8_t *r = xb + (long)q * K;
+            if (direct && cols) {
+                int32_t *s = (int32_t *)(void *)cols;   /* the arena's 8-byte alignment */
+                smelt_dsp_widen2(r, r + K, K, s);
+                smelt_dsp_mm2w(s, K, w, b0, yb + (long)q * OC, yb + (long)(q + 1) * OC, p);
+                continue;
+            }
             if (cols) {
                 smelt_dsp_im2col(xb, q / p->out_w, q % p->out_w, cols, p);
                 smelt_dsp_im2col(xb, (q + 1) / p->out_w, (q + 1) % p->out_w, cols + K, p);
@@ -260,6 +351,131 @@ SMELT_KERNEL void smelt_qconv2d_i8_dsp(const int8_t *x, const int8_t *w, const i
 #define SMELT_DW_ASM_ROW SMELT_DW_ASM_TAP("") SMELT_DW_ASM_TAP(", %[C]") SMELT_DW_ASM_TAP(", %[C2]")
 #define SMELT_DW_ASM_NEXT "add %[xr], %[xr], %[row]\n\tadd %[wr], %[wr], %[C2]\n\tadd %[wr], %[wr], %[C]\n\t"
 
+/* The arguments of smelt_dsp_dw3x3 (offsets fixed: the asm reads them). */
+typedef struct {
+    const int8_t *x;        /* 0: first window's top-left input */
+    const int8_t *w;        /* 4 */
+    const int32_t *bias;    /* 8: bias_full */
+    const int32_t *mult;    /* 12 */
+    const int32_t *shift;   /* 16 */
+    int8_t *y;              /* 20 */
+    int32_t C, row, step;   /* 24, 28, 32: channels; bytes from one input row (window) to the next */
+    int32_t n;              /* 36: output pixels */
+    int32_t k;              /* 40: 2 * output_offset + 1 (smelt_dsp_round) */
+} smelt_dsp_dw_args;
+
+#define SMELT_DW3_TAP(X)                                                                           \
+    "ldr r6, [r4" X "]\n\t"                                                                        \
+    "ldr r7, [r5" X "]\n\t"                                                                        \
+    "sxtb16 r8, r6\n\t"                                                                            \
+    "sxtb16 r6, r6, ror #8\n\t"                                                                    \
+    "sxtb16 r9, r7\n\t"                                                                            \
+    "sxtb16 r7, r7, ror #8\n\t"                                                                    \
+    "smlabb r0, r8, r9, r0\n\t"                                                                    \
+    "smlatt r2, r8, r9, r2\n\t"                                                                    \
+    "smlabb r1, r6, r7, r1\n\t"                                                                    \
+    "smlatt r3, r6, r7, r3\n\t"
+#define SMELT_DW3_ROW SMELT_DW3_TAP("") SMELT_DW3_TAP(", r10") SMELT_DW3_TAP(", r11")
+#define SMELT_DW3_NEXT "add r4, r4, r12\n\tadd r5, r5, lr\n\t"
+/* Fast requantization (smelt_dsp_rq, offset folded) of accumulator A with shift S (r9 = k). */
+#define SMELT_DW3_RQ(A, S)                                                                         \
+    "mvns r4, " S "\n\t"                                                                           \
+    "lsl r4, r9, r4\n\t"                                                                           \
+    "add r4, r4, " A "\n\t"                                                                        \
+    "sub " A ", r4, " A ", lsr #31\n\t"                                                            \
+    "rsb " S ", " S ", #0\n\t"                                                                     \
+    "asr " A ", " A ", " S "\n\t"                                                                  \
+    "ssat " A ", #8, " A "\n\t"
+
+/* Depthwise 3x3, dilation 1, windows inside the image, fast requantization with int8's own clamp:
+ * n output pixels along a row, four channels per step, all in asm: with every register in use,
+ * gcc spilled the C around the window's asm (about 110 instructions per four outputs, now 60).
+ * Registers: r0-r3 accumulators, r4/r5 input/weight row, r6-r9 taps, r10 = C, r11 = 2C, r12 = the
+ * input row stride, lr = 3C; the loop state lives on the stack: [sp] input and [sp, 4] weights of
+ * this channel group, 8 bias, 12 mult, 16 shift, 20 y, 24 groups left, 28 pixels left, 32 this
+ * pixel's input, 36 args. */
+/* a arrives in r0 (AAPCS). */
+SMELT_KERNEL __attribute__((naked, noinline)) void smelt_dsp_dw3x3(const smelt_dsp_dw_args *a __attribute__((unused)))
+{
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "sub sp, sp, #40\n\t"
+        "str r0, [sp, #36]\n\t"
+        "ldr r10, [r0, #24]\n\t"
+        "add r11, r10, r10\n\t"
+        "add lr, r11, r10\n\t"
+        "ldr r12, [r0, #28]\n\t"
+        "ldr r1, [r0, #0]\n\t"
+        "str r1, [sp, #32]\n\t"
+        "ldr r1, [r0, #20]\n\t"
+        "str r1, [sp, #20]\n\t"
+        "ldr r1, [r0, #36]\n\t"
+        "str r1, [sp, #28]\n\t"
+        "1:\n\t"   /* each pixel */
+        "ldr r0, [sp, #36]\n\t"
+        "ldr r1, [sp, #32]\n\t"
+        "str r1, [sp, #0]\n\t"
+        "ldr r1, [r0, #4]\n\t"
+        "str r1, [sp, #4]\n\t"
+        "ldr r1, [r0, #8]\n\t"
+        "str r1, [sp, #8]\n\t"
+        "ldr r1, [r0, #12]\n\t"
+        "str r1, [sp, #12]\n\t"
+        "ldr r1, [r0, #16]\n\t"
+        "str r1, [sp, #16]\n\t"
+        "lsrs r1, r10, #2\n\t"
+        "str r1, [sp, #24]\n\t"
+        "2:\n\t"   /* each group of four channels */
+        "ldr r4, [sp, #8]\n\t"
+        "ldm r4!, {r0-r3}\n\t"
+        "str r4, [sp, #8]\n\t"
+        "ldr r4, [sp, #0]\n\t"
+        "ldr r5, [sp, #4]\n\t"
+        "adds r6, r4, #4\n\t"
+        "str r6, [sp, #0]\n\t"
+        "adds r6, r5, #4\n\t"
+        "str r6, [sp, #4]\n\t"
+        SMELT_DW3_ROW SMELT_DW3_NEXT SMELT_DW3_ROW SMELT_DW3_NEXT SMELT_DW3_ROW
+        "ldr r4, [sp, #12]\n\t"
+        "ldm r4!, {r5-r8}\n\t"
+        "str r4, [sp, #12]\n\t"
+        "lsls r0, r0, #1\n\t"
+        "smmulr r0, r0, r5\n\t"
+        "lsls r1, r1, #1\n\t"
+        "smmulr r1, r1, r6\n\t"
+        "lsls r2, r2, #1\n\t"
+        "smmulr r2, r2, r7\n\t"
+        "lsls r3, r3, #1\n\t"
+        "smmulr r3, r3, r8\n\t"
+        "ldr r4, [sp, #16]\n\t"
+        "ldm r4!, {r5-r8}\n\t"
+        "str r4, [sp, #16]\n\t"
+        "ldr r9, [sp, #36]\n\t"
+        "ldr r9, [r9, #40]\n\t"
+        SMELT_DW3_RQ("r0", "r5") SMELT_DW3_RQ("r1", "r6") SMELT_DW3_RQ("r2", "r7") SMELT_DW3_RQ("r3", "r8")
+        "bfi r0, r1, #8, #8\n\t"
+        "bfi r0, r2, #16, #8\n\t"
+        "bfi r0, r3, #24, #8\n\t"
+        "ldr r4, [sp, #20]\n\t"
+        "str r0, [r4], #4\n\t"
+        "str r4, [sp, #20]\n\t"
+        "ldr r4, [sp, #24]\n\t"
+        "subs r4, r4, #1\n\t"
+        "str r4, [sp, #24]\n\t"
+        "bne 2b\n\t"
+        "ldr r0, [sp, #36]\n\t"
+        "ldr r1, [r0, #32]\n\t"
+        "ldr r2, [sp, #32]\n\t"
+        "add r2, r2, r1\n\t"
+        "str r2, [sp, #32]\n\t"
+        "ldr r1, [sp, #28]\n\t"
+        "subs r1, r1, #1\n\t"
+        "str r1, [sp, #28]\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #40\n\t"
+        "pop {r4-r11, pc}\n\t");
+}
+
 /* n output pixels along a row, each summing the nky x nkx taps whose top-left input is x0 (then
  * x0 + step, ...) and weight w0, starting from b0 and adding off2 (input_offset in both halves,
  * or 0) to x. The hot loop of depthwise: a whole 3x3 window is written out in asm (gcc spills the
@@ -274,6 +490,11 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_dw_run(const int8_t *x0, c
     const int plain = p->fast_rq && p->act_min == -128 && p->act_max == 127;
     const int k3 = nky == 3 && nkx == 3 && KW == 3 && col == C && !off2;
     int i, c, ky, kx;
+    if (k3 && plain) {
+        const smelt_dsp_dw_args a = {x0, w0, b0, mult, shift, yp, C, (int32_t)row, (int32_t)step, n, 2 * off + 1};
+        smelt_dsp_dw3x3(&a);
+        return;
+    }
     for (i = 0; i < n; ++i, x0 += step, yp += C) {
         for (c = 0; c < C; c += 4) {
             int32_t a0 = b0[c], a1 = b0[c + 1], a2 = b0[c + 2], a3 = b0[c + 3];
@@ -291,13 +512,13 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_dw_run(const int8_t *x0, c
             }
             if (plain) {
                 int32_t e = -shift[c];
-                yp[c] = (int8_t)__ssat(smelt_dsp_rq(a0, mult[c], e, (int32_t)1 << (e - 1)) + off, 8);
+                yp[c] = (int8_t)__ssat(smelt_dsp_rq(a0, mult[c], e, smelt_dsp_round(off, e)), 8);
                 e = -shift[c + 1];
-                yp[c + 1] = (int8_t)__ssat(smelt_dsp_rq(a1, mult[c + 1], e, (int32_t)1 << (e - 1)) + off, 8);
+                yp[c + 1] = (int8_t)__ssat(smelt_dsp_rq(a1, mult[c + 1], e, smelt_dsp_round(off, e)), 8);
                 e = -shift[c + 2];
-                yp[c + 2] = (int8_t)__ssat(smelt_dsp_rq(a2, mult[c + 2], e, (int32_t)1 << (e - 1)) + off, 8);
+                yp[c + 2] = (int8_t)__ssat(smelt_dsp_rq(a2, mult[c + 2], e, smelt_dsp_round(off, e)), 8);
                 e = -shift[c + 3];
-                yp[c + 3] = (int8_t)__ssat(smelt_dsp_rq(a3, mult[c + 3], e, (int32_t)1 << (e - 1)) + off, 8);
+                yp[c + 3] = (int8_t)__ssat(smelt_dsp_rq(a3, mult[c + 3], e, smelt_dsp_round(off, e)), 8);
             } else {
                 const smelt_dsp_rqp r = smelt_dsp_rqp_of(p);
                 yp[c] = smelt_dsp_out1(a0, c, r);
@@ -309,14 +530,37 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_dw_run(const int8_t *x0, c
     }
 }
 
+/* The 3x3 window at (iy0, ix0) with out-of-image taps set to the zero point, into patch (9 C bytes):
+ * a border window then runs as an inside one (bias_full, no offset), in smelt_dsp_dw3x3. */
+SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_dw_patch(const int8_t *x, int iy0, int ix0, int8_t *patch,
+                                                               const smelt_qconv_params *p)
+{
+    const int C = p->in_c;
+    const int32_t zp = (int32_t)(((uint32_t)-p->input_offset & 0xFFu) * 0x01010101u);
+    int ky, kx, i;
+    for (ky = 0; ky < 3; ++ky) {
+        for (kx = 0; kx < 3; ++kx, patch += C) {
+            const int iy = iy0 + ky, ix = ix0 + kx;
+            const int8_t *xp = x + ((long)iy * p->in_w + ix) * C;
+            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
+                for (i = 0; i < C; i += 4) memcpy(patch + i, &zp, 4);
+            else
+                for (i = 0; i < C; i += 4) memcpy(patch + i, xp + i, 4);
+        }
+    }
+}
+
+/* patch: 9 C bytes of scratch for 3x3 windows at the border (QDepthwiseConv2D.scratch), or NULL. */
 SMELT_KERNEL void smelt_qdepthwise_i8_dsp(const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
-                                          const smelt_qconv_params *p)
+                                          int8_t *patch, const smelt_qconv_params *p)
 {
     const int H = p->in_h, W = p->in_w, C = p->in_c, KH = p->k_h, KW = p->k_w;
     const int OH = p->out_h, OW = p->out_w, SH = p->stride_h, SW = p->stride_w, DH = p->dil_h, DW = p->dil_w;
     const int32_t *bias_full = p->bias_full ? p->bias_full : bias;
     const int32_t off_in = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
+    const int plain = p->fast_rq && p->act_min == -128 && p->act_max == 127;
     int b, oy, ox, ky0, ky1, kx0, kx1, in0, in1;
+    if (!(patch && plain && p->bias_full)) patch = NULL;
     /* The columns [in0, in1) whose windows lie inside horizontally run together. */
     for (in0 = 0; in0 < OW && in0 * SW - p->pad_left < 0; ++in0) {}
     for (in1 = OW; in1 > in0 && (in1 - 1) * SW - p->pad_left + DW * (KW - 1) >= W; --in1) {}
@@ -334,6 +578,13 @@ SMELT_KERNEL void smelt_qdepthwise_i8_dsp(const int8_t *x, const int8_t *w, cons
                 if (run) {
                     smelt_dsp_dw_run(x0, w, bias_full, yr + (long)ox * C, run, KH, KW, 0, p);
                     ox += run - 1;
+                    continue;
+                }
+                if (patch) {
+                    const smelt_dsp_dw_args a = {patch, w, bias_full, p->multiplier, p->shift, yr + (long)ox * C,
+                                                 C, 3 * C, 0, 1, 2 * p->output_offset + 1};
+                    smelt_dsp_dw_patch(x + (long)b * H * W * C, iy0, ix0, patch, p);
+                    smelt_dsp_dw3x3(&a);
                     continue;
                 }
                 smelt_dsp_dw_run(x0, w + ((long)ky0 * KW + kx0) * C, bias, yr + (long)ox * C, 1, ky1 - ky0,
@@ -416,7 +667,9 @@ SMELT_KERNEL void smelt_qdepthwise_i8(const int8_t *x, const int8_t *w, const in
     int b, oy, ox, oc, ic, m, ky, kx, ky0, ky1, kx0, kx1;
 #if SMELT_DSP
     if (M == 1 && C % 4 == 0 && (p->bias_full || !p->input_offset)) {
-        smelt_qdepthwise_i8_dsp(x, w, bias, y, p);
+        /* acc is the 3x3 border patch when QDepthwiseConv2D.scratch made it 9 C bytes */
+        const int k3 = p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1;
+        smelt_qdepthwise_i8_dsp(x, w, bias, y, k3 ? (int8_t *)(void *)acc : NULL, p);
         return;
     }
 #endif

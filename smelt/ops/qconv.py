@@ -175,12 +175,23 @@ class _QConvBase(QOp):
             return False
         off = p["in_off"]
         bound = np.abs(p["bias"]) + np.abs(wq).sum(axis=1) * max(abs(-128 + off), abs(127 + off))
-        return bool(np.all(bound < (1 << 30)))
+        if not np.all(bound < (1 << 30)):
+            return False
+        # The kernels also fold the output offset into the rounding term, (2 off + 1) << (e - 1):
+        # |rescaled| + |that| + 1 must stay in int32.
+        e = -s.astype(np.int64)
+        r = (bound * np.asarray(p["multiplier"], np.int64) >> 31) + 1
+        return bool(np.all(r + (2 * abs(p["out_off"]) + 1) * (1 << (e - 1)) + 1 < (1 << 31)))
 
     def scratch(self, node, g):
         x, w = g[node.inputs[0]], g[node.inputs[1]]
         if self.depthwise and not self.depthwise_as_conv(node, g):
-            return self.out_channels(node, g) * (4 if x.dtype == "int8" else 8)
+            acc = self.out_channels(node, g) * (4 if x.dtype == "int8" else 8)
+            c = x.shape[3]
+            if (x.dtype == "int8" and node.attrs["depth_multiplier"] == 1 and c % 4 == 0
+                    and w.shape[1:3] == (3, 3) and tuple(node.attrs.get("dilations", (1, 1))) == (1, 1)):
+                return max(acc, 9 * c)   # the DSP kernel's 3x3 border patch (smelt_dsp_dw_patch)
+            return acc
         if x.dtype != "int8" or (not self.depthwise and w.shape[3] != x.shape[3]):
             return 0
         y = g[node.outputs[0]]
@@ -188,7 +199,10 @@ class _QConvBase(QOp):
             return 0   # the DSP kernel needs two pixels and two channels; the portable one no scratch
         if (not self.depthwise and w.shape[1:3] == (1, 1) and tuple(node.attrs["strides"]) == (1, 1)
                 and not any(node.attrs["pads"][:2]) and y.shape[1:3] == x.shape[1:3]):
-            return 0   # 1x1: the DSP kernel reads x directly
+            # 1x1: the DSP kernel reads x directly; for K % 8 == 0, K >= 16 it first widens two
+            # pixels to int16 (2 x 2 K bytes), which saves 2 SXTB16 per 4 inputs and channel pair.
+            k = w.shape[3]
+            return 4 * k if k % 8 == 0 and k >= 16 else 0
         # The DSP matrix multiply (smelt_qconv2d_i8_dsp): two pixels' im2col, K bytes each.
         k = w.shape[1] * (w.shape[2] + (-w.shape[2] % 4) if self.depthwise else w.shape[2] * w.shape[3])
         return 2 * k

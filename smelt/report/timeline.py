@@ -56,7 +56,8 @@ def html(report) -> str:
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>smelt report: {e(report.model)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}} td:nth-child(2),td:nth-child(3),td:nth-child(4){{text-align:left}}</style>
+td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}
+td:nth-child(2),td:nth-child(3),td:nth-child(4){{text-align:left}}</style>
 </head><body>
 <h1>{e(report.model)}</h1>
 <pre>{e(totals)}</pre>
