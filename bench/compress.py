@@ -68,8 +68,11 @@ def measure(label: str, g, x, y, target: str) -> dict:
         b = targets.bench(art, target, inputs=[x[:1]])
         row.update(instructions=b["instructions"], flash=b["flash_bytes"], target=target,
                    exact=b["check"]["ok"])
-    except smelt.SmeltError as e:      # no toolchain / QEMU: say so, keep the host figures
+        if not b["check"]["ok"]:
+            print(f"  {label}: {target} output differs from the reference: {b['check']}", flush=True)
+    except smelt.SmeltError as e:      # no toolchain / QEMU, timeout: say so, keep the host figures
         row.update(instructions=None, flash=None, target=f"n/a ({e})", exact=None)
+        print(f"  {label}: {target} run failed: {e}", flush=True)
     return row
 
 

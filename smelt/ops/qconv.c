@@ -196,7 +196,7 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_mm2(const int8_t *x0, int 
     }
 }
 
-/* Two pixels' K int8 inputs (K % 8 == 0) widened to int16 for smelt_dsp_mm2w: per 4 inputs, pixel
+/* Two pixels' K int8 inputs (K % 8 == 0) widened to int16 for smelt_dsp_mm2w_asm: per 4 inputs, pixel
  * 0's SXTB16 and SXTB16 ROR 8 words, then pixel 1's (the pair is read with two LDRD). */
 SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_widen2(const int8_t *x0, const int8_t *x1, int K, int32_t *s)
 {
@@ -210,51 +210,174 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_widen2(const int8_t *x0, c
     }
 }
 
-/* smelt_dsp_mm2 on the widened inputs s (smelt_dsp_widen2, 8-byte aligned): 17 instructions per 16
- * MACs instead of 22 (the x side needs no SXTB16), 8 inputs per iteration. */
-SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_mm2w(const int32_t *s, int K, const int8_t *w,
-                                                           const int32_t *bias, int8_t *y0, int8_t *y1,
-                                                           const smelt_qconv_params *p)
+/* The arguments of smelt_dsp_mm2w_asm / smelt_dsp_mm2_asm (offsets fixed: the asm reads them and
+ * advances bias ... y0 in place). */
+typedef struct {
+    const void *x;          /* 0: smelt_dsp_widen2's words, or two int8 rows K bytes apart */
+    const int8_t *w;        /* 4: the first channel's weights */
+    const int32_t *bias;    /* 8: of the first channel, then the next pair's */
+    const int32_t *mult;    /* 12 */
+    const int32_t *shift;   /* 16 */
+    int8_t *y0;             /* 20: the first pixel's outputs */
+    int32_t dy;             /* 24: the second pixel's outputs - y0 */
+    int32_t K;              /* 28 */
+    int32_t k;              /* 32: 2 * output_offset + 1 (smelt_dsp_round) */
+    const int8_t *y0_end;   /* 36: y0 past the last pair */
+} smelt_dsp_mm_args;
+
+/* Fast requantization (smelt_dsp_rq, offset folded) of A with rounding term R and exponent E. */
+#define SMELT_MM_RQ(A, R, E)                                                                       \
+    "add r12, " R ", " A "\n\t"                                                                    \
+    "sub " A ", r12, " A ", lsr #31\n\t"                                                           \
+    "asr " A ", " A ", " E "\n\t"                                                                  \
+    "ssat " A ", #8, " A "\n\t"
+
+/* A whole 2 pixels x 2 channels block per channel pair in asm (bias, the K loop, requantization
+ * with int8's own clamp, stores): with gcc's register allocation around an asm loop that needs all
+ * 14 registers, the C version spent ~80 instructions per block outside the loop, this ~55.
+ * Registers: r0-r3 accumulators (a00 a01 a10 a11: pixel, channel), r4 weights, r5 inputs, r6 = K,
+ * r7 loop count, r8-r12 and lr temporaries; [sp] holds the args. LOOP is the K loop. */
+#define SMELT_MM_ASM(LOOP)                                                                         \
+    __asm__ volatile(                                                                              \
+        "push {r0, r4-r11, lr}\n\t"                                                                \
+        "ldr r4, [r0, #4]\n\t"                                                                     \
+        "ldr r6, [r0, #28]\n\t"                                                                    \
+        "mov lr, r0\n\t"                                                                           \
+        "1:\n\t"   /* lr = args */                                                                 \
+        "ldr r5, [lr, #0]\n\t"                                                                     \
+        "ldr r8, [lr, #8]\n\t"                                                                     \
+        "ldrd r0, r2, [r8], #8\n\t"                                                                \
+        "str r8, [lr, #8]\n\t"                                                                     \
+        "mov r1, r0\n\t"                                                                           \
+        "mov r3, r2\n\t"                                                                           \
+        LOOP                                                                                       \
+        "add r4, r4, r6\n\t"   /* past the second channel's weights */                             \
+        "ldr lr, [sp]\n\t"                                                                         \
+        "ldr r5, [lr, #12]\n\t"                                                                    \
+        "ldrd r7, r8, [r5], #8\n\t"                                                                \
+        "str r5, [lr, #12]\n\t"                                                                    \
+        "lsls r0, r0, #1\n\t"                                                                      \
+        "smmulr r0, r0, r7\n\t"                                                                    \
+        "lsls r1, r1, #1\n\t"                                                                      \
+        "smmulr r1, r1, r7\n\t"                                                                    \
+        "lsls r2, r2, #1\n\t"                                                                      \
+        "smmulr r2, r2, r8\n\t"                                                                    \
+        "lsls r3, r3, #1\n\t"                                                                      \
+        "smmulr r3, r3, r8\n\t"                                                                    \
+        "ldr r5, [lr, #16]\n\t"                                                                    \
+        "ldrd r7, r8, [r5], #8\n\t"                                                                \
+        "str r5, [lr, #16]\n\t"                                                                    \
+        "ldr r9, [lr, #32]\n\t"                                                                    \
+        "mvn r10, r7\n\t"                                                                          \
+        "lsl r10, r9, r10\n\t"                                                                     \
+        "rsb r7, r7, #0\n\t"                                                                       \
+        "mvn r11, r8\n\t"                                                                          \
+        "lsl r11, r9, r11\n\t"                                                                     \
+        "rsb r8, r8, #0\n\t"                                                                       \
+        SMELT_MM_RQ("r0", "r10", "r7") SMELT_MM_RQ("r1", "r10", "r7")                              \
+        SMELT_MM_RQ("r2", "r11", "r8") SMELT_MM_RQ("r3", "r11", "r8")                              \
+        "bfi r0, r2, #8, #8\n\t"                                                                   \
+        "bfi r1, r3, #8, #8\n\t"                                                                   \
+        "ldr r5, [lr, #20]\n\t"                                                                    \
+        "ldr r7, [lr, #24]\n\t"                                                                    \
+        "strh r1, [r5, r7]\n\t"                                                                    \
+        "strh r0, [r5], #2\n\t"                                                                    \
+        "str r5, [lr, #20]\n\t"                                                                    \
+        "ldr r7, [lr, #36]\n\t"                                                                    \
+        "cmp r5, r7\n\t"                                                                           \
+        "bne 1b\n\t"                                                                               \
+        "pop {r0, r4-r11, pc}\n\t")
+
+/* 8 inputs of the widened rows: 17 instructions per 16 MACs (the x side needs no SXTB16). */
+#define SMELT_MM2W_STEP                                                                            \
+    "ldr r8, [r4, r6]\n\t"                                                                         \
+    "ldr r9, [r4], #4\n\t"                                                                         \
+    "sxtb16 r10, r8\n\t"                                                                           \
+    "sxtb16 r8, r8, ror #8\n\t"                                                                    \
+    "sxtb16 r11, r9\n\t"                                                                           \
+    "sxtb16 r9, r9, ror #8\n\t"                                                                    \
+    "ldrd r12, lr, [r5], #8\n\t"                                                                   \
+    "smlad r0, r12, r11, r0\n\t"                                                                   \
+    "smlad r0, lr, r9, r0\n\t"                                                                     \
+    "smlad r2, r12, r10, r2\n\t"                                                                   \
+    "smlad r2, lr, r8, r2\n\t"                                                                     \
+    "ldrd r12, lr, [r5], #8\n\t"                                                                   \
+    "smlad r1, r12, r11, r1\n\t"                                                                   \
+    "smlad r1, lr, r9, r1\n\t"                                                                     \
+    "smlad r3, r12, r10, r3\n\t"                                                                   \
+    "smlad r3, lr, r8, r3\n\t"
+
+/* 4 inputs of two int8 rows K bytes apart: 22 instructions per 16 MACs. */
+#define SMELT_MM2_STEP                                                                             \
+    "ldr r8, [r4, r6]\n\t"                                                                         \
+    "ldr r9, [r4], #4\n\t"                                                                         \
+    "sxtb16 r10, r8\n\t"                                                                           \
+    "sxtb16 r8, r8, ror #8\n\t"                                                                    \
+    "sxtb16 r11, r9\n\t"                                                                           \
+    "sxtb16 r9, r9, ror #8\n\t"                                                                    \
+    "ldr lr, [r5, r6]\n\t"                                                                         \
+    "sxtb16 r12, lr\n\t"                                                                           \
+    "sxtb16 lr, lr, ror #8\n\t"                                                                    \
+    "smlad r1, r12, r11, r1\n\t"                                                                   \
+    "smlad r1, lr, r9, r1\n\t"                                                                     \
+    "smlad r3, r12, r10, r3\n\t"                                                                   \
+    "smlad r3, lr, r8, r3\n\t"                                                                     \
+    "ldr lr, [r5], #4\n\t"                                                                         \
+    "sxtb16 r12, lr\n\t"                                                                           \
+    "sxtb16 lr, lr, ror #8\n\t"                                                                    \
+    "smlad r0, r12, r11, r0\n\t"                                                                   \
+    "smlad r0, lr, r9, r0\n\t"                                                                     \
+    "smlad r2, r12, r10, r2\n\t"                                                                   \
+    "smlad r2, lr, r8, r2\n\t"
+
+/* Widened inputs (smelt_dsp_widen2, 8-byte aligned), K % 8 == 0; a arrives in r0 (AAPCS). */
+SMELT_KERNEL __attribute__((naked, noinline)) void smelt_dsp_mm2w_asm(smelt_dsp_mm_args *a __attribute__((unused)))
+{
+    SMELT_MM_ASM("lsrs r7, r6, #3\n\t2:\n\t" SMELT_MM2W_STEP SMELT_MM2W_STEP "subs r7, r7, #1\n\tbne 2b\n\t");
+}
+
+/* int8 rows, K % 4 == 0. */
+SMELT_KERNEL __attribute__((naked, noinline)) void smelt_dsp_mm2_asm(smelt_dsp_mm_args *a __attribute__((unused)))
+{
+    SMELT_MM_ASM("lsrs r7, r6, #2\n\t2:\n\t" SMELT_MM2_STEP "subs r7, r7, #1\n\tbne 2b\n\t");
+}
+
+/* y0[c], y1[c] for every output channel c (out_c >= 2) by the asm blocks, from channel pairs
+ * (0, 1), (2, 3), ... and for an odd out_c the pair (out_c - 2, out_c - 1): wide selects
+ * smelt_dsp_mm2w_asm (x = widened words) over smelt_dsp_mm2_asm (x = int8 rows). */
+SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_mm2_blocks(const void *x, int K, const int8_t *w,
+                                                                 const int32_t *bias, int8_t *y0, int8_t *y1,
+                                                                 int wide, const smelt_qconv_params *p)
 {
     const int OC = p->out_c;
-    const int32_t *mult = p->multiplier, *shift = p->shift, off = p->output_offset;
-    const int plain = p->fast_rq && p->act_min == -128 && p->act_max == 127;
-    int oc;
-    for (oc = 0; oc < OC; oc += 2) {
-        const int c = oc + 2 <= OC ? oc : OC - 2;
-        const int8_t *wp = w + (long)c * K;
-        const int32_t *xp = s;
-        int32_t a00 = bias[c], a01 = a00, a10 = bias[c + 1], a11 = a10;
-        int32_t t0, t1, t2, t3, t4, t5, n = K >> 3;
-#define SMELT_MM2W_STEP                                                                            \
-        "ldr %[t0], [%[wp], %[K]]\n\t"                                                             \
-        "ldr %[t1], [%[wp]], #4\n\t"                                                               \
-        "sxtb16 %[t2], %[t0]\n\t"                                                                  \
-        "sxtb16 %[t0], %[t0], ror #8\n\t"                                                          \
-        "sxtb16 %[t3], %[t1]\n\t"                                                                  \
-        "sxtb16 %[t1], %[t1], ror #8\n\t"                                                          \
-        "ldrd %[t4], %[t5], [%[xp]], #8\n\t"                                                       \
-        "smlad %[a00], %[t4], %[t3], %[a00]\n\t"                                                   \
-        "smlad %[a00], %[t5], %[t1], %[a00]\n\t"                                                   \
-        "smlad %[a10], %[t4], %[t2], %[a10]\n\t"                                                   \
-        "smlad %[a10], %[t5], %[t0], %[a10]\n\t"                                                   \
-        "ldrd %[t4], %[t5], [%[xp]], #8\n\t"                                                       \
-        "smlad %[a01], %[t4], %[t3], %[a01]\n\t"                                                   \
-        "smlad %[a01], %[t5], %[t1], %[a01]\n\t"                                                   \
-        "smlad %[a11], %[t4], %[t2], %[a11]\n\t"                                                   \
-        "smlad %[a11], %[t5], %[t0], %[a11]\n\t"
-        __asm__("1:\n\t" SMELT_MM2W_STEP SMELT_MM2W_STEP
-                "subs %[n], %[n], #1\n\t"
-                "bne 1b"
-                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-                  [wp] "+r"(wp), [xp] "+r"(xp), [n] "+r"(n),
-                  [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
-                  [t4] "=&r"(t4), [t5] "=&r"(t5)
-                : [K] "r"(K)
-                : "cc", "memory");
-#undef SMELT_MM2W_STEP
-        SMELT_DSP_STORE4();
+    int c0 = 0, pairs = OC / 2;
+    for (;;) {
+        smelt_dsp_mm_args a;
+        a.x = x;
+        a.w = w + (long)c0 * K;
+        a.bias = bias + c0;
+        a.mult = p->multiplier + c0;
+        a.shift = p->shift + c0;
+        a.y0 = y0 + c0;
+        a.dy = (int32_t)(y1 - y0);
+        a.K = K;
+        a.k = 2 * p->output_offset + 1;
+        a.y0_end = a.y0 + 2 * pairs;
+        if (wide) smelt_dsp_mm2w_asm(&a);
+        else smelt_dsp_mm2_asm(&a);
+        if (!(OC & 1) || c0) return;
+        c0 = OC - 2;
+        pairs = 1;
     }
+}
+
+/* n rows of run bytes (run % 4 == 0), row bytes apart, into col: a window's im2col inside the image
+ * (a function of its own: inlined, gcc spilled the loop's few values). */
+SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_rows(const int8_t *xr, long row, int n, int run, int8_t *col)
+{
+    int i;
+    for (; n > 0; --n, xr += row)
+        for (i = 0; i < run; i += 4, col += 4) memcpy(col, xr + i, 4);
 }
 
 /* The K inputs of output pixel (oy, ox) in weight order, out-of-image taps = the zero point. */
@@ -263,14 +386,6 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_im2col(const int8_t *x, in
     const int C = p->in_c, zp = -p->input_offset, run = p->k_w * C;
     const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     int ky, kx, ky0, ky1, kx0, kx1, i;
-    if (iy0 >= 0 && ix0 >= 0 && iy0 + p->dil_h * (p->k_h - 1) < p->in_h && ix0 + p->k_w <= p->in_w &&
-        p->dil_w == 1 && !(run & 3)) {   /* inside the image, rows of whole words: copy them */
-        const long row = (long)p->dil_h * p->in_w * C;
-        const int8_t *xr = x + ((long)iy0 * p->in_w + ix0) * C;
-        for (ky = 0; ky < p->k_h; ++ky, xr += row)
-            for (i = 0; i < run; i += 4, col += 4) memcpy(col, xr + i, 4);
-        return;
-    }
     smelt_qconv_taps(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
     smelt_qconv_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
     for (ky = 0; ky < p->k_h; ++ky, col += run) {
@@ -299,6 +414,11 @@ SMELT_KERNEL void smelt_qconv2d_i8_dsp(const int8_t *x, const int8_t *w, const i
     const int K = p->k_h * p->k_w * p->in_c, P = p->out_h * p->out_w, OC = p->out_c;
     const int32_t *b0 = p->bias_full ? p->bias_full : bias;
     const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1;
+    const int plain = p->fast_rq && p->act_min == -128 && p->act_max == 127;
+    /* im2col of windows inside the image, copied here when each kernel row is whole words */
+    const int OW = p->out_w, run = p->k_w * p->in_c, words = p->dil_w == 1 && !(run & 3);
+    const int last_y = p->in_h - 1 - p->dil_h * (p->k_h - 1), last_x = p->in_w - p->k_w;
+    const long row = (long)p->dil_h * p->in_w * p->in_c;
     int b, pix;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *xb = x + (long)b * p->in_h * p->in_w * p->in_c;
@@ -306,18 +426,29 @@ SMELT_KERNEL void smelt_qconv2d_i8_dsp(const int8_t *x, const int8_t *w, const i
         for (pix = 0; pix < P; pix += 2) {
             const int q = pix + 2 <= P ? pix : P - 2;
             const int8_t *r = xb + (long)q * K;
-            if (direct && cols) {
+            if (direct && cols && plain) {
                 int32_t *s = (int32_t *)(void *)cols;   /* the arena's 8-byte alignment */
                 smelt_dsp_widen2(r, r + K, K, s);
-                smelt_dsp_mm2w(s, K, w, b0, yb + (long)q * OC, yb + (long)(q + 1) * OC, p);
+                smelt_dsp_mm2_blocks(s, K, w, b0, yb + (long)q * OC, yb + (long)(q + 1) * OC, 1, p);
                 continue;
             }
-            if (cols) {
-                smelt_dsp_im2col(xb, q / p->out_w, q % p->out_w, cols, p);
-                smelt_dsp_im2col(xb, (q + 1) / p->out_w, (q + 1) % p->out_w, cols + K, p);
+            if (cols && !direct) {
+                int j;
+                for (j = 0; j < 2; ++j) {
+                    const int oy = (q + j) / OW, ox = q + j - oy * OW;
+                    const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+                    int8_t *col = cols + j * K;
+                    if (words && iy0 >= 0 && ix0 >= 0 && iy0 <= last_y && ix0 <= last_x) {
+                        /* inside the image, rows of whole words: copy them */
+                        smelt_dsp_rows(xb + ((long)iy0 * p->in_w + ix0) * p->in_c, row, p->k_h, run, col);
+                    } else {
+                        smelt_dsp_im2col(xb, oy, ox, col, p);
+                    }
+                }
                 r = cols;
             }
-            smelt_dsp_mm2(r, K, w, b0, yb + (long)q * OC, yb + (long)(q + 1) * OC, p);
+            if (plain && !(K & 3)) smelt_dsp_mm2_blocks(r, K, w, b0, yb + (long)q * OC, yb + (long)(q + 1) * OC, 0, p);
+            else smelt_dsp_mm2(r, K, w, b0, yb + (long)q * OC, yb + (long)(q + 1) * OC, p);
         }
     }
 }
