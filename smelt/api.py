@@ -133,7 +133,7 @@ def compile(model, out: str | os.PathLike | None = None, *, name: str | None = N
         fill(out)
     else:
         project.write_atomically(Path(out), fill)
-    art = Artifact(Path(out), prefix, g, plan, rep, source, temp)
+    art = Artifact(Path(out).resolve(), prefix, g, plan, rep, source, temp)
     art.quant_report = quant_report
     art.patching = patching
     return art
