@@ -1,9 +1,11 @@
 """The ARMv7E-M DSP kernels (SMELT_DSP in smelt/ops/qconv.c, qfc.c, ...) against the portable C
 kernels, bit for bit, on cortex-m4 under QEMU: random int8 layers of many shapes (im2col and 1x1
-matrix multiply of int8 rows, odd channel and pixel counts (the overlapping last pair), K % 4
-tails, padding, strides, dilation, one-channel depthwise run as a convolution, depthwise 3x3
-(written-out window inside the image, border windows with the input offset) and other sizes,
-fully connected; grouped convolution, depthwise with C % 4 != 0 and one-pixel convolution stay
+matrix multiply of int8 rows or of widened int16 inputs, the asm blocks with their folded
+requantization and the C ones for clamped activations, odd channel and pixel counts (the
+overlapping last pair), K % 4 tails, padding, strides, dilation, one-channel depthwise run as a
+convolution, depthwise over zero-point padded bands of rows: 3x3 all in asm, other sizes and
+clamped activations in C), fully connected; grouped convolution, depthwise with C % 4 != 0 and
+one-pixel convolution stay
 portable), each built twice (DSP and -DSMELT_PORTABLE) with the same inputs; both must equal the
 numpy reference, and the DSP build must take fewer instructions.
 """
@@ -43,6 +45,10 @@ CASES = {
     "conv3x3_valid_dil": conv_model(15, (1, 10, 10, 4), out_c=5, k=3, dil=2, padding="VALID"),
     "conv5x5_per_tensor": conv_model(16, (1, 8, 8, 3), out_c=4, k=5, per_channel=False),
     "conv_groups": conv_model(17, (1, 6, 6, 4), out_c=4, k=3, groups=2),
+    # 1x1 with K % 8 == 0, K >= 16: inputs widened to int16 (smelt_dsp_mm2w_asm), odd pixels and
+    # channels; 3x3 whose kernel rows are whole words (im2col copies rows, smelt_dsp_mm2_asm)
+    "conv1x1_wide": conv_model(41, (1, 5, 3, 32), out_c=7, k=1),
+    "conv3x3_c4": conv_model(42, (1, 7, 6, 4), out_c=6, k=3),
     # depthwise: 4-channel words (3x3 fast path, borders), other widths, one-channel inputs
     "dw3x3": conv_model(21, (1, 9, 9, 8), out_c=8, k=3, depthwise=True, act="RELU6"),
     "dw3x3_stride2": conv_model(22, (1, 8, 7, 12), out_c=12, k=3, stride=2, depthwise=True),
@@ -50,6 +56,8 @@ CASES = {
     "dw_c6": conv_model(24, (1, 7, 7, 6), out_c=6, k=3, depthwise=True),
     "dw3x3_valid_c16": conv_model(27, (1, 6, 9, 16), out_c=16, k=3, depthwise=True, padding="VALID", act="RELU"),
     "dw3x3_dil2": conv_model(28, (1, 9, 9, 4), out_c=4, k=3, dil=2, depthwise=True),
+    # no activation: the all-asm 3x3 (smelt_dsp_dw3x3), rows through the zero-point padded band
+    "dw3x3_plain": conv_model(29, (1, 7, 9, 8), out_c=8, k=3, depthwise=True),
     # 1x1 matrix multiply: two output channels, one pixel (portable), K % 4 == 0 with odd pixels
     "conv1x1_oc2": conv_model(18, (1, 3, 3, 16), out_c=2, k=1),
     "conv1x1_p1": conv_model(19, (1, 1, 1, 12), out_c=3, k=1),
@@ -93,7 +101,7 @@ def test_dsp_equals_portable(m4, case):
 
 def test_extreme_inputs_are_exact(m4):
     """Inputs at the int8 limits (largest accumulators) through conv, depthwise and FC."""
-    for case in ("conv3x3_same", "dw3x3", "dw_c1_m8", "fc"):
+    for case in ("conv3x3_same", "dw3x3", "dw_c1_m8", "fc", "conv1x1_wide", "conv3x3_c4", "dw3x3_plain"):
         art = smelt.compile(tfl.import_tflite(CASES[case]), name="dsp")
         shape = art.graph[art.graph.inputs[0]].shape
         for v in (-128, 127):
@@ -116,10 +124,11 @@ def test_micro_speech_dsp_gain_is_deterministic(m4):
 
 
 def test_person_detect_dsp_is_exact_and_under_tflm(m4):
-    """person_detect on cortex-m4: bit-exact with the reference, and fewer instructions than
-    TFLM+CMSIS-NN's 22,928,385 (measured 17,629,275 = 0.77x; issue 5's goal of 0.6x is not met yet)."""
+    """person_detect on cortex-m4: bit-exact with the reference, and at most ~0.6x the instructions
+    of TFLM+CMSIS-NN's 22,928,385 (measured 13,672,410 = 0.596x; the bound leaves 3 % for other
+    kernels to move)."""
     art = smelt.compile(MODELS / "person_detect.tflite", name="person")
     x = targets.example_inputs(art)
     res = m4.run(m4.build(art, x))
     assert np.array_equal(res.outputs[0], art.reference(x)[art.graph.outputs[0]])
-    assert res.instructions[0] <= 0.8 * 22_928_385
+    assert res.instructions[0] <= 0.615 * 22_928_385

@@ -68,11 +68,13 @@ SMELT_KERNEL int32_t smelt_qdot_i8(const int8_t *x, const int8_t *w, int n, int3
 
 #if SMELT_DSP
 /* ---- ARMv7E-M DSP paths (see smelt_common.h): convolution as a matrix multiply of two output
- * pixels at a time, reading int8 on both sides (no widened copy, so no scratch for 1x1). The two
- * pixels' K inputs are two rows K bytes apart: x itself for a 1x1 convolution, else their im2col
- * (padding holds the input zero point, so every sum starts from bias_full). Each pair of output
- * channels takes 4 loads, 8 SXTB16 and 8 SMLAD per 16 MACs. An odd last pixel or channel is
- * recomputed as the pair (n - 2, n - 1): the same values, written twice, and no stride 0. */
+ * pixels by two output channels at a time. The two pixels' K inputs are two rows K bytes apart:
+ * x itself for a 1x1 convolution, else their im2col (padding holds the input zero point, so every
+ * sum starts from bias_full); for a 1x1 convolution with K % 8 == 0, K >= 16 they are first widened
+ * to int16 (17 instead of 22 instructions per 16 MACs). With the fast requantization (fast_rq, no
+ * clamp but int8's own) each block runs whole in asm (smelt_dsp_mm2_asm, smelt_dsp_mm2w_asm), else
+ * in C (smelt_dsp_mm2). An odd last pixel or channel is recomputed as the pair (n - 2, n - 1): the
+ * same values, written twice, and no stride 0. */
 
 /* The requantization of one layer, read once from the params into registers (a store through an
  * int8_t pointer may alias anything, so fields read in a loop would be reloaded after each). */
@@ -103,8 +105,9 @@ static inline int32_t smelt_dsp_round(int32_t off, int32_t e)
     return (int32_t)((uint32_t)(2 * off + 1) << (e - 1));
 }
 
-static inline int8_t smelt_dsp_out1(int32_t a, int c, smelt_dsp_rqp r)
+SMELT_KERNEL __attribute__((noinline)) int8_t smelt_dsp_out1(int32_t a, int c, const smelt_dsp_rqp *rp)
 {
+    const smelt_dsp_rqp r = *rp;
     if (r.fast) {
         const int32_t e = -r.s[c];
         return (int8_t)smelt_dsp_clamp(smelt_dsp_rq(a, r.m[c], e, smelt_dsp_round(r.off, e)), r.lo, r.hi);
@@ -117,37 +120,29 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_out4(int32_t a00, int32_t 
                                                            int c, int8_t *y0, int8_t *y1, const smelt_qconv_params *p)
 {
     const smelt_dsp_rqp r = smelt_dsp_rqp_of(p);
-    y0[c] = smelt_dsp_out1(a00, c, r);
-    y1[c] = smelt_dsp_out1(a01, c, r);
-    y0[c + 1] = smelt_dsp_out1(a10, c + 1, r);
-    y1[c + 1] = smelt_dsp_out1(a11, c + 1, r);
+    if (r.fast) {   /* each channel's factors shared by both pixels */
+        const int32_t a[4] = {a00, a01, a10, a11};
+        int j;
+        for (j = 0; j < 2; ++j) {
+            const int32_t m = r.m[c + j], e = -r.s[c + j], rd = smelt_dsp_round(r.off, e);
+            y0[c + j] = (int8_t)smelt_dsp_clamp(smelt_dsp_rq(a[2 * j], m, e, rd), r.lo, r.hi);
+            y1[c + j] = (int8_t)smelt_dsp_clamp(smelt_dsp_rq(a[2 * j + 1], m, e, rd), r.lo, r.hi);
+        }
+        return;
+    }
+    y0[c] = smelt_dsp_out1(a00, c, &r);
+    y1[c] = smelt_dsp_out1(a01, c, &r);
+    y0[c + 1] = smelt_dsp_out1(a10, c + 1, &r);
+    y1[c + 1] = smelt_dsp_out1(a11, c + 1, &r);
 }
 
-/* The outputs of channels c, c + 1 for two pixels: inline in the common case (fast, no clamp but
- * int8's own), else smelt_dsp_out4. Needs mult, shift, off, plain, p in scope. */
-#define SMELT_DSP_STORE4()                                                                         \
-    do {                                                                                           \
-        if (plain) {                                                                               \
-            const int32_t m0 = mult[c], e0 = -shift[c], r0 = smelt_dsp_round(off, e0);             \
-            const int32_t m1 = mult[c + 1], e1 = -shift[c + 1], r1 = smelt_dsp_round(off, e1);     \
-            y0[c] = (int8_t)__ssat(smelt_dsp_rq(a00, m0, e0, r0), 8);                              \
-            y1[c] = (int8_t)__ssat(smelt_dsp_rq(a01, m0, e0, r0), 8);                              \
-            y0[c + 1] = (int8_t)__ssat(smelt_dsp_rq(a10, m1, e1, r1), 8);                          \
-            y1[c + 1] = (int8_t)__ssat(smelt_dsp_rq(a11, m1, e1, r1), 8);                          \
-        } else {                                                                                   \
-            smelt_dsp_out4(a00, a01, a10, a11, c, y0, y1, p);                                      \
-        }                                                                                          \
-    } while (0)
-
-/* y0[c], y1[c] for every output channel c (out_c >= 2) from the rows x0 and x0 + K. */
+/* y0[c], y1[c] for every output channel c (out_c >= 2) from the rows x0 and x0 + K: the C version
+ * of smelt_dsp_mm2_asm for K % 4 != 0 and clamped or general requantization. */
 SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_mm2(const int8_t *x0, int K, const int8_t *w,
                                                           const int32_t *bias, int8_t *y0, int8_t *y1,
                                                           const smelt_qconv_params *p)
 {
     const int G = K >> 2, OC = p->out_c;
-    const int32_t *mult = p->multiplier, *shift = p->shift, off = p->output_offset;
-    /* The common case, requantized inline: smelt_dsp_rq and no clamp but int8's own. */
-    const int plain = p->fast_rq && p->act_min == -128 && p->act_max == 127;
     int oc, k;
     for (oc = 0; oc < OC; oc += 2) {
         const int c = oc + 2 <= OC ? oc : OC - 2;   /* an odd last channel overlaps the one before */
@@ -192,7 +187,7 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_mm2(const int8_t *x0, int 
             a10 += wp[K + k] * xp[k];
             a11 += wp[K + k] * xp[K + k];
         }
-        SMELT_DSP_STORE4();
+        smelt_dsp_out4(a00, a01, a10, a11, c, y0, y1, p);
     }
 }
 
@@ -225,16 +220,19 @@ typedef struct {
     const int8_t *y0_end;   /* 36: y0 past the last pair */
 } smelt_dsp_mm_args;
 
-/* Fast requantization (smelt_dsp_rq, offset folded) of A with rounding term R and exponent E. */
-#define SMELT_MM_RQ(A, R, E)                                                                       \
-    "add r12, " R ", " A "\n\t"                                                                    \
-    "sub " A ", r12, " A ", lsr #31\n\t"                                                           \
+/* Fast requantization of accumulator A (smelt_dsp_rq, offset folded) with multiplier M, rounding
+ * term R and exponent E: SMMLAR adds R to SMMULR(2 A, M) = r, and the sign correction uses A's sign
+ * instead of r's (they differ only when r = 0, where both give the output offset: R >> E). */
+#define SMELT_MM_RQ(A, M, R, E)                                                                    \
+    "lsls " A ", " A ", #1\n\t"                                                                    \
+    "smmlar r5, " A ", " M ", " R "\n\t"                                                           \
+    "add " A ", r5, " A ", asr #31\n\t"                                                            \
     "asr " A ", " A ", " E "\n\t"                                                                  \
     "ssat " A ", #8, " A "\n\t"
 
 /* A whole 2 pixels x 2 channels block per channel pair in asm (bias, the K loop, requantization
  * with int8's own clamp, stores): with gcc's register allocation around an asm loop that needs all
- * 14 registers, the C version spent ~80 instructions per block outside the loop, this ~55.
+ * 14 registers, the C version spent ~80 instructions per block outside the loop, this ~50.
  * Registers: r0-r3 accumulators (a00 a01 a10 a11: pixel, channel), r4 weights, r5 inputs, r6 = K,
  * r7 loop count, r8-r12 and lr temporaries; [sp] holds the args. LOOP is the K loop. */
 #define SMELT_MM_ASM(LOOP)                                                                         \
@@ -253,17 +251,6 @@ typedef struct {
         LOOP                                                                                       \
         "add r4, r4, r6\n\t"   /* past the second channel's weights */                             \
         "ldr lr, [sp]\n\t"                                                                         \
-        "ldr r5, [lr, #12]\n\t"                                                                    \
-        "ldrd r7, r8, [r5], #8\n\t"                                                                \
-        "str r5, [lr, #12]\n\t"                                                                    \
-        "lsls r0, r0, #1\n\t"                                                                      \
-        "smmulr r0, r0, r7\n\t"                                                                    \
-        "lsls r1, r1, #1\n\t"                                                                      \
-        "smmulr r1, r1, r7\n\t"                                                                    \
-        "lsls r2, r2, #1\n\t"                                                                      \
-        "smmulr r2, r2, r8\n\t"                                                                    \
-        "lsls r3, r3, #1\n\t"                                                                      \
-        "smmulr r3, r3, r8\n\t"                                                                    \
         "ldr r5, [lr, #16]\n\t"                                                                    \
         "ldrd r7, r8, [r5], #8\n\t"                                                                \
         "str r5, [lr, #16]\n\t"                                                                    \
@@ -274,8 +261,11 @@ typedef struct {
         "mvn r11, r8\n\t"                                                                          \
         "lsl r11, r9, r11\n\t"                                                                     \
         "rsb r8, r8, #0\n\t"                                                                       \
-        SMELT_MM_RQ("r0", "r10", "r7") SMELT_MM_RQ("r1", "r10", "r7")                              \
-        SMELT_MM_RQ("r2", "r11", "r8") SMELT_MM_RQ("r3", "r11", "r8")                              \
+        "ldr r5, [lr, #12]\n\t"                                                                    \
+        "ldrd r9, r12, [r5], #8\n\t"                                                               \
+        "str r5, [lr, #12]\n\t"                                                                    \
+        SMELT_MM_RQ("r0", "r9", "r10", "r7") SMELT_MM_RQ("r1", "r9", "r10", "r7")                  \
+        SMELT_MM_RQ("r2", "r12", "r11", "r8") SMELT_MM_RQ("r3", "r12", "r11", "r8")                \
         "bfi r0, r2, #8, #8\n\t"                                                                   \
         "bfi r1, r3, #8, #8\n\t"                                                                   \
         "ldr r5, [lr, #20]\n\t"                                                                    \
@@ -408,12 +398,14 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_im2col(const int8_t *x, in
 
 /* scratch (QConv2D.scratch): 2 K bytes of im2col; for a 1x1 stride-1 convolution without padding,
  * which reads x directly, none or (K % 8 == 0, K >= 16) 4 K bytes of widened inputs. */
-SMELT_KERNEL void smelt_qconv2d_i8_dsp(const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
-                                       int8_t *cols, const smelt_qconv_params *p)
+SMELT_KERNEL __attribute__((noinline)) void smelt_qconv2d_i8_dsp(const int8_t *x, const int8_t *w,
+                                                                 const int32_t *bias, int8_t *y, int8_t *cols,
+                                                                 const smelt_qconv_params *p)
 {
     const int K = p->k_h * p->k_w * p->in_c, P = p->out_h * p->out_w, OC = p->out_c;
     const int32_t *b0 = p->bias_full ? p->bias_full : bias;
-    const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1;
+    const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && !p->pad_top &&
+                       !p->pad_left && p->out_h == p->in_h && p->out_w == p->in_w;   /* x is the im2col */
     const int plain = p->fast_rq && p->act_min == -128 && p->act_max == 127;
     /* im2col of windows inside the image, copied here when each kernel row is whole words */
     const int OW = p->out_w, run = p->k_w * p->in_c, words = p->dil_w == 1 && !(run & 3);
@@ -452,35 +444,20 @@ SMELT_KERNEL void smelt_qconv2d_i8_dsp(const int8_t *x, const int8_t *w, const i
         }
     }
 }
-/* Depthwise, depth multiplier 1, C % 4 == 0: four channels per word; SXTB16 (SXTAB16 adds the
- * input offset) splits a word into channels (0, 2) and (1, 3), SMLABB/SMLATT accumulate each
- * channel on its own. Windows inside the image start from bias_full with no offset; windows that
- * cross the border sum their in-image taps of x + input_offset from bias, as the portable kernel. */
+/* Depthwise, depth multiplier 1, C % 4 == 0: four channels per word; SXTB16 splits a word into
+ * channels (0, 2) and (1, 3), SMLABB/SMLATT accumulate each channel on its own. Every window reads
+ * a band of input rows padded with the zero point (smelt_qdepthwise_i8_dsp), so it sums all its
+ * taps of x from bias_full. */
 #define SMELT_DW_TAP(xp, wp)                                                                       \
     do {                                                                                           \
         const int32_t xv = smelt_ld32(xp), wv = smelt_ld32(wp);                                    \
-        const int32_t xe = __sxtab16(off2, xv), xo = smelt_sxtab16_ror8(off2, xv);                 \
+        const int32_t xe = __sxtb16(xv), xo = smelt_sxtb16_ror8(xv);                               \
         const int32_t we = __sxtb16(wv), wo = smelt_sxtb16_ror8(wv);                               \
         a0 = __smlabb(xe, we, a0);                                                                 \
         a2 = __smlatt(xe, we, a2);                                                                 \
         a1 = __smlabb(xo, wo, a1);                                                                 \
         a3 = __smlatt(xo, wo, a3);                                                                 \
     } while (0)
-
-/* One tap of 4 channels at [xr + X] and [wr + X]; a row of a 3x3 window: X = 0, C, 2C. */
-#define SMELT_DW_ASM_TAP(X)                                                                        \
-    "ldr %[xv], [%[xr]" X "]\n\t"                                                                  \
-    "ldr %[wv], [%[wr]" X "]\n\t"                                                                  \
-    "sxtb16 %[xe], %[xv]\n\t"                                                                      \
-    "sxtb16 %[xv], %[xv], ror #8\n\t"                                                              \
-    "sxtb16 %[we], %[wv]\n\t"                                                                      \
-    "sxtb16 %[wv], %[wv], ror #8\n\t"                                                              \
-    "smlabb %[a0], %[xe], %[we], %[a0]\n\t"                                                        \
-    "smlatt %[a2], %[xe], %[we], %[a2]\n\t"                                                        \
-    "smlabb %[a1], %[xv], %[wv], %[a1]\n\t"                                                        \
-    "smlatt %[a3], %[xv], %[wv], %[a3]\n\t"
-#define SMELT_DW_ASM_ROW SMELT_DW_ASM_TAP("") SMELT_DW_ASM_TAP(", %[C]") SMELT_DW_ASM_TAP(", %[C2]")
-#define SMELT_DW_ASM_NEXT "add %[xr], %[xr], %[row]\n\tadd %[wr], %[wr], %[C2]\n\tadd %[wr], %[wr], %[C]\n\t"
 
 /* The arguments of smelt_dsp_dw3x3 (offsets fixed: the asm reads them). */
 typedef struct {
@@ -508,121 +485,146 @@ typedef struct {
     "smlatt r3, r6, r7, r3\n\t"
 #define SMELT_DW3_ROW SMELT_DW3_TAP("") SMELT_DW3_TAP(", r10") SMELT_DW3_TAP(", r11")
 #define SMELT_DW3_NEXT "add r4, r4, r12\n\tadd r5, r5, lr\n\t"
-/* Fast requantization (smelt_dsp_rq, offset folded) of accumulator A with shift S (r9 = k). */
-#define SMELT_DW3_RQ(A, S)                                                                         \
-    "mvns r4, " S "\n\t"                                                                           \
-    "lsl r4, r9, r4\n\t"                                                                           \
-    "add r4, r4, " A "\n\t"                                                                        \
-    "sub " A ", r4, " A ", lsr #31\n\t"                                                            \
-    "rsb " S ", " S ", #0\n\t"                                                                     \
-    "asr " A ", " A ", " S "\n\t"                                                                  \
+/* SMELT_MM_RQ with the multiplier, rounding term and exponent M, R, E of a channel (R is the temp). */
+#define SMELT_DW3_RQ(A, M, R, E)                                                                   \
+    "lsls " A ", " A ", #1\n\t"                                                                    \
+    "smmlar " R ", " A ", " M ", " R "\n\t"                                                        \
+    "add " A ", " R ", " A ", asr #31\n\t"                                                         \
+    "asr " A ", " A ", " E "\n\t"                                                                  \
     "ssat " A ", #8, " A "\n\t"
 
-/* Depthwise 3x3, dilation 1, windows inside the image, fast requantization with int8's own clamp:
- * n output pixels along a row, four channels per step, all in asm: with every register in use,
- * gcc spilled the C around the window's asm (about 110 instructions per four outputs, now 60).
+/* Depthwise 3x3, dilation 1, fast requantization with int8's own clamp: n output pixels along a
+ * row (windows inside x: smelt_qdepthwise_i8_dsp pads a band of rows), four channels at a time
+ * and, for them, every pixel; all in asm (gcc spilled the C around the window's asm). Each group's
+ * multipliers, rounding terms and exponents are set up once on the stack, then read with LDM.
  * Registers: r0-r3 accumulators, r4/r5 input/weight row, r6-r9 taps, r10 = C, r11 = 2C, r12 = the
- * input row stride, lr = 3C; the loop state lives on the stack: [sp] input and [sp, 4] weights of
- * this channel group, 8 bias, 12 mult, 16 shift, 20 y, 24 groups left, 28 pixels left, 32 this
- * pixel's input, 36 args. */
-/* a arrives in r0 (AAPCS). */
+ * input row stride, lr = 3C. Stack: [sp, 0..44] (M, R, E) of the group's 4 channels, 48 this
+ * pixel's input, 52 its output, 56 pixels left, 60/64/68/72 the group's input/weights/output/bias,
+ * 76 mult, 80 shift, 84 groups left, 88 step, 92 k, 96 n. a arrives in r0 (AAPCS). */
 SMELT_KERNEL __attribute__((naked, noinline)) void smelt_dsp_dw3x3(const smelt_dsp_dw_args *a __attribute__((unused)))
 {
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
-        "sub sp, sp, #40\n\t"
-        "str r0, [sp, #36]\n\t"
+        "sub sp, sp, #104\n\t"
         "ldr r10, [r0, #24]\n\t"
         "add r11, r10, r10\n\t"
         "add lr, r11, r10\n\t"
         "ldr r12, [r0, #28]\n\t"
         "ldr r1, [r0, #0]\n\t"
-        "str r1, [sp, #32]\n\t"
-        "ldr r1, [r0, #20]\n\t"
-        "str r1, [sp, #20]\n\t"
-        "ldr r1, [r0, #36]\n\t"
-        "str r1, [sp, #28]\n\t"
-        "1:\n\t"   /* each pixel */
-        "ldr r0, [sp, #36]\n\t"
-        "ldr r1, [sp, #32]\n\t"
-        "str r1, [sp, #0]\n\t"
+        "str r1, [sp, #60]\n\t"
         "ldr r1, [r0, #4]\n\t"
-        "str r1, [sp, #4]\n\t"
+        "str r1, [sp, #64]\n\t"
+        "ldr r1, [r0, #20]\n\t"
+        "str r1, [sp, #68]\n\t"
         "ldr r1, [r0, #8]\n\t"
-        "str r1, [sp, #8]\n\t"
+        "str r1, [sp, #72]\n\t"
         "ldr r1, [r0, #12]\n\t"
-        "str r1, [sp, #12]\n\t"
+        "str r1, [sp, #76]\n\t"
         "ldr r1, [r0, #16]\n\t"
-        "str r1, [sp, #16]\n\t"
+        "str r1, [sp, #80]\n\t"
+        "ldr r1, [r0, #32]\n\t"
+        "str r1, [sp, #88]\n\t"
+        "ldr r1, [r0, #40]\n\t"
+        "str r1, [sp, #92]\n\t"
+        "ldr r1, [r0, #36]\n\t"
+        "str r1, [sp, #96]\n\t"
         "lsrs r1, r10, #2\n\t"
-        "str r1, [sp, #24]\n\t"
-        "2:\n\t"   /* each group of four channels */
-        "ldr r4, [sp, #8]\n\t"
+        "str r1, [sp, #84]\n\t"
+        "1:\n\t"   /* each group of four channels: (M, R = k << (e - 1), E = e) */
+        "ldr r4, [sp, #76]\n\t"
         "ldm r4!, {r0-r3}\n\t"
-        "str r4, [sp, #8]\n\t"
-        "ldr r4, [sp, #0]\n\t"
-        "ldr r5, [sp, #4]\n\t"
-        "adds r6, r4, #4\n\t"
-        "str r6, [sp, #0]\n\t"
-        "adds r6, r5, #4\n\t"
-        "str r6, [sp, #4]\n\t"
-        SMELT_DW3_ROW SMELT_DW3_NEXT SMELT_DW3_ROW SMELT_DW3_NEXT SMELT_DW3_ROW
-        "ldr r4, [sp, #12]\n\t"
+        "str r4, [sp, #76]\n\t"
+        "ldr r4, [sp, #80]\n\t"
         "ldm r4!, {r5-r8}\n\t"
-        "str r4, [sp, #12]\n\t"
-        "lsls r0, r0, #1\n\t"
-        "smmulr r0, r0, r5\n\t"
-        "lsls r1, r1, #1\n\t"
-        "smmulr r1, r1, r6\n\t"
-        "lsls r2, r2, #1\n\t"
-        "smmulr r2, r2, r7\n\t"
-        "lsls r3, r3, #1\n\t"
-        "smmulr r3, r3, r8\n\t"
-        "ldr r4, [sp, #16]\n\t"
-        "ldm r4!, {r5-r8}\n\t"
+        "str r4, [sp, #80]\n\t"
+        "ldr r9, [sp, #92]\n\t"
+        "str r0, [sp, #0]\n\t"
+        "mvn r4, r5\n\t"
+        "lsl r4, r9, r4\n\t"
+        "str r4, [sp, #4]\n\t"
+        "rsb r5, r5, #0\n\t"
+        "str r5, [sp, #8]\n\t"
+        "str r1, [sp, #12]\n\t"
+        "mvn r4, r6\n\t"
+        "lsl r4, r9, r4\n\t"
         "str r4, [sp, #16]\n\t"
-        "ldr r9, [sp, #36]\n\t"
-        "ldr r9, [r9, #40]\n\t"
-        SMELT_DW3_RQ("r0", "r5") SMELT_DW3_RQ("r1", "r6") SMELT_DW3_RQ("r2", "r7") SMELT_DW3_RQ("r3", "r8")
+        "rsb r6, r6, #0\n\t"
+        "str r6, [sp, #20]\n\t"
+        "str r2, [sp, #24]\n\t"
+        "mvn r4, r7\n\t"
+        "lsl r4, r9, r4\n\t"
+        "str r4, [sp, #28]\n\t"
+        "rsb r7, r7, #0\n\t"
+        "str r7, [sp, #32]\n\t"
+        "str r3, [sp, #36]\n\t"
+        "mvn r4, r8\n\t"
+        "lsl r4, r9, r4\n\t"
+        "str r4, [sp, #40]\n\t"
+        "rsb r8, r8, #0\n\t"
+        "str r8, [sp, #44]\n\t"
+        "ldr r4, [sp, #60]\n\t"
+        "str r4, [sp, #48]\n\t"
+        "ldr r4, [sp, #68]\n\t"
+        "str r4, [sp, #52]\n\t"
+        "ldr r4, [sp, #96]\n\t"
+        "str r4, [sp, #56]\n\t"
+        "2:\n\t"   /* each pixel */
+        "ldr r4, [sp, #72]\n\t"
+        "ldm r4, {r0-r3}\n\t"
+        "ldr r4, [sp, #48]\n\t"
+        "ldr r6, [sp, #88]\n\t"
+        "add r6, r4, r6\n\t"
+        "str r6, [sp, #48]\n\t"
+        "ldr r5, [sp, #64]\n\t"
+        SMELT_DW3_ROW SMELT_DW3_NEXT SMELT_DW3_ROW SMELT_DW3_NEXT SMELT_DW3_ROW
+        "ldm sp, {r4-r9}\n\t"
+        SMELT_DW3_RQ("r0", "r4", "r5", "r6") SMELT_DW3_RQ("r1", "r7", "r8", "r9")
+        "add r9, sp, #24\n\t"
+        "ldm r9, {r4-r9}\n\t"
+        SMELT_DW3_RQ("r2", "r4", "r5", "r6") SMELT_DW3_RQ("r3", "r7", "r8", "r9")
         "bfi r0, r1, #8, #8\n\t"
         "bfi r0, r2, #16, #8\n\t"
         "bfi r0, r3, #24, #8\n\t"
-        "ldr r4, [sp, #20]\n\t"
-        "str r0, [r4], #4\n\t"
-        "str r4, [sp, #20]\n\t"
-        "ldr r4, [sp, #24]\n\t"
+        "ldr r4, [sp, #52]\n\t"
+        "str r0, [r4]\n\t"
+        "add r4, r4, r10\n\t"
+        "str r4, [sp, #52]\n\t"
+        "ldr r4, [sp, #56]\n\t"
         "subs r4, r4, #1\n\t"
-        "str r4, [sp, #24]\n\t"
+        "str r4, [sp, #56]\n\t"
         "bne 2b\n\t"
-        "ldr r0, [sp, #36]\n\t"
-        "ldr r1, [r0, #32]\n\t"
-        "ldr r2, [sp, #32]\n\t"
-        "add r2, r2, r1\n\t"
-        "str r2, [sp, #32]\n\t"
-        "ldr r1, [sp, #28]\n\t"
-        "subs r1, r1, #1\n\t"
-        "str r1, [sp, #28]\n\t"
+        "ldr r4, [sp, #60]\n\t"
+        "adds r4, r4, #4\n\t"
+        "str r4, [sp, #60]\n\t"
+        "ldr r4, [sp, #64]\n\t"
+        "adds r4, r4, #4\n\t"
+        "str r4, [sp, #64]\n\t"
+        "ldr r4, [sp, #68]\n\t"
+        "adds r4, r4, #4\n\t"
+        "str r4, [sp, #68]\n\t"
+        "ldr r4, [sp, #72]\n\t"
+        "adds r4, r4, #16\n\t"
+        "str r4, [sp, #72]\n\t"
+        "ldr r4, [sp, #84]\n\t"
+        "subs r4, r4, #1\n\t"
+        "str r4, [sp, #84]\n\t"
         "bne 1b\n\t"
-        "add sp, sp, #40\n\t"
+        "add sp, sp, #104\n\t"
         "pop {r4-r11, pc}\n\t");
 }
 
-/* n output pixels along a row, each summing the nky x nkx taps whose top-left input is x0 (then
- * x0 + step, ...) and weight w0, starting from b0 and adding off2 (input_offset in both halves,
- * or 0) to x. The hot loop of depthwise: a whole 3x3 window is written out in asm (gcc spills the
- * C version). */
+/* n output pixels along a row of the band (rows `row` bytes apart), each summing k_h x k_w taps
+ * from x0 (then x0 + step, ...), w and b0: 3x3 windows without dilation and with the fast
+ * requantization run all in asm (smelt_dsp_dw3x3), the rest here. */
 SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_dw_run(const int8_t *x0, const int8_t *w0, const int32_t *b0,
-                                                             int8_t *yp, int n, int nky, int nkx, int32_t off2,
-                                                             const smelt_qconv_params *p)
+                                                             int8_t *yp, int n, long row, const smelt_qconv_params *p)
 {
-    const int C = p->in_c, KW = p->k_w;
-    const long row = (long)p->in_w * C * p->dil_h, col = (long)C * p->dil_w, step = (long)C * p->stride_w;
-    const int32_t *mult = p->multiplier, *shift = p->shift, off = p->output_offset;
-    const int plain = p->fast_rq && p->act_min == -128 && p->act_max == 127;
-    const int k3 = nky == 3 && nkx == 3 && KW == 3 && col == C && !off2;
+    const int C = p->in_c, KH = p->k_h, KW = p->k_w;
+    const long col = (long)C * p->dil_w, step = (long)C * p->stride_w;
+    const smelt_dsp_rqp r = smelt_dsp_rqp_of(p);
     int i, c, ky, kx;
-    if (k3 && plain) {
-        const smelt_dsp_dw_args a = {x0, w0, b0, mult, shift, yp, C, (int32_t)row, (int32_t)step, n, 2 * off + 1};
+    if (KH == 3 && KW == 3 && col == C && r.fast && r.lo == -128 && r.hi == 127) {
+        const smelt_dsp_dw_args a = {x0, w0, b0, r.m, r.s, yp, C, (int32_t)row, (int32_t)step, n, 2 * r.off + 1};
         smelt_dsp_dw3x3(&a);
         return;
     }
@@ -630,97 +632,42 @@ SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_dw_run(const int8_t *x0, c
         for (c = 0; c < C; c += 4) {
             int32_t a0 = b0[c], a1 = b0[c + 1], a2 = b0[c + 2], a3 = b0[c + 3];
             const int8_t *xr = x0 + c, *wr = w0 + c;
-            if (k3) {
-                int32_t xv, wv, xe, we;
-                __asm__(SMELT_DW_ASM_ROW SMELT_DW_ASM_NEXT SMELT_DW_ASM_ROW SMELT_DW_ASM_NEXT SMELT_DW_ASM_ROW
-                        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xr] "+r"(xr), [wr] "+r"(wr),
-                          [xv] "=&r"(xv), [wv] "=&r"(wv), [xe] "=&r"(xe), [we] "=&r"(we)
-                        : [C] "r"(C), [C2] "r"(2 * C), [row] "r"(row)
-                        : "memory");
-            } else {
-                for (ky = 0; ky < nky; ++ky, xr += row, wr += (long)KW * C)
-                    for (kx = 0; kx < nkx; ++kx) SMELT_DW_TAP(xr + kx * col, wr + (long)kx * C);
-            }
-            if (plain) {
-                int32_t e = -shift[c];
-                yp[c] = (int8_t)__ssat(smelt_dsp_rq(a0, mult[c], e, smelt_dsp_round(off, e)), 8);
-                e = -shift[c + 1];
-                yp[c + 1] = (int8_t)__ssat(smelt_dsp_rq(a1, mult[c + 1], e, smelt_dsp_round(off, e)), 8);
-                e = -shift[c + 2];
-                yp[c + 2] = (int8_t)__ssat(smelt_dsp_rq(a2, mult[c + 2], e, smelt_dsp_round(off, e)), 8);
-                e = -shift[c + 3];
-                yp[c + 3] = (int8_t)__ssat(smelt_dsp_rq(a3, mult[c + 3], e, smelt_dsp_round(off, e)), 8);
-            } else {
-                const smelt_dsp_rqp r = smelt_dsp_rqp_of(p);
-                yp[c] = smelt_dsp_out1(a0, c, r);
-                yp[c + 1] = smelt_dsp_out1(a1, c + 1, r);
-                yp[c + 2] = smelt_dsp_out1(a2, c + 2, r);
-                yp[c + 3] = smelt_dsp_out1(a3, c + 3, r);
-            }
+            for (ky = 0; ky < KH; ++ky, xr += row, wr += (long)KW * C)
+                for (kx = 0; kx < KW; ++kx) SMELT_DW_TAP(xr + kx * col, wr + (long)kx * C);
+            yp[c] = smelt_dsp_out1(a0, c, &r);
+            yp[c + 1] = smelt_dsp_out1(a1, c + 1, &r);
+            yp[c + 2] = smelt_dsp_out1(a2, c + 2, &r);
+            yp[c + 3] = smelt_dsp_out1(a3, c + 3, &r);
         }
     }
 }
 
-/* The 3x3 window at (iy0, ix0) with out-of-image taps set to the zero point, into patch (9 C bytes):
- * a border window then runs as an inside one (bias_full, no offset), in smelt_dsp_dw3x3. */
-SMELT_KERNEL __attribute__((noinline)) void smelt_dsp_dw_patch(const int8_t *x, int iy0, int ix0, int8_t *patch,
-                                                               const smelt_qconv_params *p)
+/* band: k_h ((out_w - 1) stride_w + (k_w - 1) dil_w + 1) C bytes of scratch (QDepthwiseConv2D.
+ * scratch). Each output row reads a copy of its k_h input rows padded with the zero point
+ * (out-of-image taps then add 0 from bias_full), so that the whole row runs in one call. */
+SMELT_KERNEL __attribute__((noinline)) void smelt_qdepthwise_i8_dsp(const int8_t *x, const int8_t *w,
+                                                                    const int32_t *bias, int8_t *y, int8_t *band,
+                                                                    const smelt_qconv_params *p)
 {
-    const int C = p->in_c;
-    const int32_t zp = (int32_t)(((uint32_t)-p->input_offset & 0xFFu) * 0x01010101u);
-    int ky, kx, i;
-    for (ky = 0; ky < 3; ++ky) {
-        for (kx = 0; kx < 3; ++kx, patch += C) {
-            const int iy = iy0 + ky, ix = ix0 + kx;
-            const int8_t *xp = x + ((long)iy * p->in_w + ix) * C;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
-                for (i = 0; i < C; i += 4) memcpy(patch + i, &zp, 4);
-            else
-                for (i = 0; i < C; i += 4) memcpy(patch + i, xp + i, 4);
-        }
-    }
-}
-
-/* patch: 9 C bytes of scratch for 3x3 windows at the border (QDepthwiseConv2D.scratch), or NULL. */
-SMELT_KERNEL void smelt_qdepthwise_i8_dsp(const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
-                                          int8_t *patch, const smelt_qconv_params *p)
-{
-    const int H = p->in_h, W = p->in_w, C = p->in_c, KH = p->k_h, KW = p->k_w;
-    const int OH = p->out_h, OW = p->out_w, SH = p->stride_h, SW = p->stride_w, DH = p->dil_h, DW = p->dil_w;
+    const int H = p->in_h, W = p->in_w, C = p->in_c, KH = p->k_h, OH = p->out_h, OW = p->out_w;
+    const int BW = (OW - 1) * p->stride_w + (p->k_w - 1) * p->dil_w + 1, zp = -p->input_offset;
+    const int lo = p->pad_left < BW ? p->pad_left : BW, mid = W < BW - lo ? W : BW - lo;
     const int32_t *bias_full = p->bias_full ? p->bias_full : bias;
-    const int32_t off_in = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
-    const int plain = p->fast_rq && p->act_min == -128 && p->act_max == 127;
-    int b, oy, ox, ky0, ky1, kx0, kx1, in0, in1;
-    if (!(patch && plain && p->bias_full)) patch = NULL;
-    /* The columns [in0, in1) whose windows lie inside horizontally run together. */
-    for (in0 = 0; in0 < OW && in0 * SW - p->pad_left < 0; ++in0) {}
-    for (in1 = OW; in1 > in0 && (in1 - 1) * SW - p->pad_left + DW * (KW - 1) >= W; --in1) {}
+    int b, oy, ky;
     for (b = 0; b < p->batches; ++b) {
         for (oy = 0; oy < OH; ++oy) {
-            const int iy0 = oy * SH - p->pad_top;
-            int8_t *yr = y + ((long)b * OH + oy) * OW * C;
-            smelt_qconv_taps(iy0, DH, KH, H, &ky0, &ky1);
-            for (ox = 0; ox < OW; ++ox) {
-                const int ix0 = ox * SW - p->pad_left;
-                const int run = ox == in0 && ky0 == 0 && ky1 == KH ? in1 - in0 : 0;
-                const int8_t *x0;
-                smelt_qconv_taps(ix0, DW, KW, W, &kx0, &kx1);
-                x0 = x + (((long)b * H + iy0 + DH * ky0) * W + ix0 + DW * kx0) * C;
-                if (run) {
-                    smelt_dsp_dw_run(x0, w, bias_full, yr + (long)ox * C, run, KH, KW, 0, p);
-                    ox += run - 1;
+            int8_t *br = band;
+            for (ky = 0; ky < KH; ++ky, br += (long)BW * C) {
+                const int iy = oy * p->stride_h - p->pad_top + ky * p->dil_h;
+                if (iy < 0 || iy >= H) {
+                    memset(br, zp, (size_t)BW * C);
                     continue;
                 }
-                if (patch) {
-                    const smelt_dsp_dw_args a = {patch, w, bias_full, p->multiplier, p->shift, yr + (long)ox * C,
-                                                 C, 3 * C, 0, 1, 2 * p->output_offset + 1};
-                    smelt_dsp_dw_patch(x + (long)b * H * W * C, iy0, ix0, patch, p);
-                    smelt_dsp_dw3x3(&a);
-                    continue;
-                }
-                smelt_dsp_dw_run(x0, w + ((long)ky0 * KW + kx0) * C, bias, yr + (long)ox * C, 1, ky1 - ky0,
-                                 kx1 - kx0, off_in, p);
+                memset(br, zp, (size_t)lo * C);
+                memcpy(br + (long)lo * C, x + ((long)b * H + iy) * W * C, (size_t)mid * C);
+                memset(br + (long)(lo + mid) * C, zp, (size_t)(BW - lo - mid) * C);
             }
+            smelt_dsp_dw_run(band, w, bias_full, y + ((long)b * OH + oy) * OW * C, OW, (long)BW * C, p);
         }
     }
 }
@@ -798,9 +745,8 @@ SMELT_KERNEL void smelt_qdepthwise_i8(const int8_t *x, const int8_t *w, const in
     int b, oy, ox, oc, ic, m, ky, kx, ky0, ky1, kx0, kx1;
 #if SMELT_DSP
     if (M == 1 && C % 4 == 0 && (p->bias_full || !p->input_offset)) {
-        /* acc is the 3x3 border patch when QDepthwiseConv2D.scratch made it 9 C bytes */
-        const int k3 = p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1;
-        smelt_qdepthwise_i8_dsp(x, w, bias, y, k3 ? (int8_t *)(void *)acc : NULL, p);
+        /* acc is the band of padded rows (QDepthwiseConv2D.scratch makes it large enough) */
+        smelt_qdepthwise_i8_dsp(x, w, bias, y, (int8_t *)(void *)acc, p);
         return;
     }
 #endif
@@ -835,6 +781,28 @@ SMELT_KERNEL void smelt_qdepthwise_i8(const int8_t *x, const int8_t *w, const in
             }
         }
     }
+}
+
+/* The entries for layers the compiler knows the DSP kernels take (QConv2D.dsp_taken): no dispatch
+ * test, so a DSP build does not link the portable kernels in. */
+SMELT_KERNEL void smelt_qconv2d_i8_d(const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
+                                     int8_t *scratch, const smelt_qconv_params *p)
+{
+#if SMELT_DSP
+    smelt_qconv2d_i8_dsp(x, w, bias, y, scratch, p);
+#else
+    smelt_qconv2d_i8(x, w, bias, y, scratch, p);
+#endif
+}
+
+SMELT_KERNEL void smelt_qdepthwise_i8_d(const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
+                                        int32_t *acc, const smelt_qconv_params *p)
+{
+#if SMELT_DSP
+    smelt_qdepthwise_i8_dsp(x, w, bias, y, (int8_t *)(void *)acc, p);
+#else
+    smelt_qdepthwise_i8(x, w, bias, y, acc, p);
+#endif
 }
 
 /* 16x8: int16 activations (zero point 0), 32- or 64-bit accumulation as TFLM (see `wide`). */

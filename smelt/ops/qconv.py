@@ -137,7 +137,25 @@ class _QConvBase(QOp):
         elif int8:
             args.append(ctx.scratch("int8_t") if self.scratch(node, g) else "NULL")
         kind = "depthwise" if self.depthwise and not as_conv else "conv2d"
-        ctx.call(f"smelt_q{kind}_{'i8' if int8 else 'i16'}", *args, params)
+        suffix = "_d" if self.dsp_taken(node, g, p) else ""
+        ctx.call(f"smelt_q{kind}_{'i8' if int8 else 'i16'}{suffix}", *args, params)
+
+    def dsp_taken(self, node, g, p) -> bool:
+        """Whether the DSP kernels take this int8 layer (the dispatch tests of smelt_qconv2d_i8 /
+        smelt_qdepthwise_i8, decided here from the shapes): then it calls the *_d entry, which is
+        the DSP kernel itself in DSP builds, so that the portable one is not linked in."""
+        x, w, y = g[node.inputs[0]], g[node.inputs[1]], g[node.outputs[0]]
+        if x.dtype != "int8" or not (w.data is not None or p["in_off"] == 0):
+            return False
+        if self.depthwise and not self.depthwise_as_conv(node, g):
+            return node.attrs["depth_multiplier"] == 1 and x.shape[3] % 4 == 0
+        if not self.depthwise and w.shape[3] != x.shape[3]:
+            return False   # grouped
+        if y.shape[1] * y.shape[2] < 2 or y.shape[3] < 2:
+            return False
+        direct = (not self.depthwise and w.shape[1:3] == (1, 1) and tuple(node.attrs["strides"]) == (1, 1)
+                  and not any(node.attrs["pads"][:2]) and y.shape[1:3] == x.shape[1:3])
+        return direct or bool(self.scratch(node, g))
 
     def depthwise_as_conv(self, node, g) -> bool:
         """An int8 depthwise convolution of a one-channel input (a first layer: person_detect,
@@ -188,9 +206,12 @@ class _QConvBase(QOp):
         if self.depthwise and not self.depthwise_as_conv(node, g):
             acc = self.out_channels(node, g) * (4 if x.dtype == "int8" else 8)
             c = x.shape[3]
-            if (x.dtype == "int8" and node.attrs["depth_multiplier"] == 1 and c % 4 == 0
-                    and w.shape[1:3] == (3, 3) and tuple(node.attrs.get("dilations", (1, 1))) == (1, 1)):
-                return max(acc, 9 * c)   # the DSP kernel's 3x3 border patch (smelt_dsp_dw_patch)
+            if x.dtype == "int8" and node.attrs["depth_multiplier"] == 1 and c % 4 == 0:
+                # the DSP kernel's band of k_h input rows padded with the zero point
+                # (smelt_qdepthwise_i8_dsp): one output row's windows
+                ow, sw = g[node.outputs[0]].shape[2], node.attrs["strides"][1]
+                dw = node.attrs.get("dilations", (1, 1))[1]
+                return max(acc, w.shape[1] * ((ow - 1) * sw + (w.shape[2] - 1) * dw + 1) * c)
             return acc
         if x.dtype != "int8" or (not self.depthwise and w.shape[3] != x.shape[3]):
             return 0

@@ -79,7 +79,7 @@ SMELT_KERNEL int32_t smelt_one_over_one_plus_x(int32_t a)
 }
 
 #if SMELT_DSP
-/* DSP helpers. gcc does not fold the rotate into SXTB16/SXTAB16, hence the asm. */
+/* DSP helpers. gcc does not fold the rotate into SXTB16, hence the asm. */
 static inline int32_t smelt_ld32(const void *p)   /* unaligned word load: one LDR */
 {
     int32_t v;
@@ -91,13 +91,6 @@ static inline int32_t smelt_sxtb16_ror8(int32_t x)   /* bytes 1 and 3, sign-exte
 {
     int32_t r;
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-    return r;
-}
-
-static inline int32_t smelt_sxtab16_ror8(int32_t a, int32_t x)   /* a + bytes 1 and 3 */
-{
-    int32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
     return r;
 }
 
