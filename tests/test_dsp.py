@@ -132,3 +132,46 @@ def test_person_detect_dsp_is_exact_and_under_tflm(m4):
     res = m4.run(m4.build(art, x))
     assert np.array_equal(res.outputs[0], art.reference(x)[art.graph.outputs[0]])
     assert res.instructions[0] <= 0.615 * 22_928_385
+
+
+# ---------------------------------------------------------------- convolution over its dying input
+# With the input in the arena, the planner ties a layer's input to its output `in_place_lead` bytes
+# above it (TinyEngine's in-place depthwise, generalised): both kernels must still be exact.
+IN_PLACE = ["dw3x3", "dw3x3_plain", "dw3x3_stride2", "dw5x5_dil", "dw_c6", "dw3x3_valid_c16", "dw_c1_m8",
+            "dw_c1_m3_k5", "conv1x1", "conv1x1_tail", "conv1x1_wide", "conv3x3_same", "conv3x3_c4"]
+
+
+def _overlapped(case):
+    from smelt import registry
+    from smelt.plan import memory
+    art = smelt.compile(tfl.import_tflite(CASES[case]), name="dsp", io_in_arena=True)
+    g, plan = art.graph, art.plan
+    conv = next(n for n in g.nodes if n.op in ("QConv2D", "QDepthwiseConv2D"))
+    x, y = conv.inputs[0], conv.outputs[0]
+    assert plan.overlapped == {conv.name}, case
+    lead = memory.align(registry.get(conv.op).in_place_lead(conv, g))
+    assert plan.offset(x) == plan.offset(y) + lead and lead < g[y].nbytes    # they share bytes
+    assert plan.arena_size < memory.build(g, io_in_arena=True, overlap=False).arena_size
+    return art
+
+
+@pytest.mark.parametrize("case", IN_PLACE)
+def test_in_place_convolution_is_exact(m4, case):
+    art = _overlapped(case)
+    x = targets.example_inputs(art, seed=11)
+    ref = art.reference(x)[art.graph.outputs[0]]
+    np.testing.assert_array_equal(art.run(x)[art.graph.outputs[0]], ref)      # host, portable kernels
+    for portable in (False, True):
+        (out,), _ = _run(m4, art, x, portable=portable)
+        np.testing.assert_array_equal(out, ref, err_msg=f"{case} portable={portable}")
+
+
+def test_in_place_depthwise_lead_is_small():
+    """A 3x3 stride-1 depthwise writes its output one row and two pixels ahead of its input
+    (the rows and pixels still to be read), not a whole second tensor."""
+    from smelt import registry
+    art = smelt.compile(tfl.import_tflite(CASES["dw3x3"]), name="dsp", io_in_arena=True)
+    g = art.graph
+    dw = next(n for n in g.nodes if n.op == "QDepthwiseConv2D")
+    _, h, w, c = g[dw.inputs[0]].shape
+    assert registry.get(dw.op).in_place_lead(dw, g) <= (w + 3) * c

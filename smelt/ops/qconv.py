@@ -228,6 +228,52 @@ class _QConvBase(QOp):
         k = w.shape[1] * (w.shape[2] + (-w.shape[2] % 4) if self.depthwise else w.shape[2] * w.shape[3])
         return 2 * k
 
+    def in_place_lead(self, node, g) -> int:
+        """Bytes L such that the output may start L bytes before the input in memory (the two
+        overlapping when L < output bytes), for the memory planner (TinyEngine's in-place
+        depthwise, generalised). Every kernel of this op -- portable per pixel, DSP per pixel pair
+        or per output row through its band -- reads all inputs of a step before it writes that
+        step's outputs, and steps run in order. Time here is the pixel pair (two output pixels,
+        the coarser of those steps; for an odd pixel count the last pair re-reads pixel P - 2's
+        window); an output byte may overwrite an input byte only when every read of that byte
+        happens in an earlier pair than the byte's first write, strictly, which also covers the
+        portable kernels' per-channel-group writes and the 1x1 kernel reading x directly."""
+        x, y = g[node.inputs[0]], g[node.outputs[0]]
+        n, h, wd, c = x.shape
+        _, oh, ow, oc = y.shape
+        w = g[node.inputs[1]]
+        (sh, sw), (dh, dw) = node.attrs["strides"], node.attrs.get("dilations", (1, 1))
+        top, left = node.attrs["pads"][:2]
+
+        def last_reader(size, out, k, stride, dil, before):
+            """per input index along an axis: the last output index whose window reads it (-1: none)"""
+            last = np.full(size, -1)
+            o, t = np.meshgrid(np.arange(out), np.arange(k), indexing="ij")
+            i = (o * stride - before + t * dil).ravel()
+            inside = (i >= 0) & (i < size)
+            np.maximum.at(last, i[inside], o.ravel()[inside])
+            return last
+
+        ry = last_reader(h, oh, w.shape[1], sh, dh, top)
+        rx = last_reader(wd, ow, w.shape[2], sw, dw, left)
+        P, T = oh * ow, (oh * ow + 1) // 2            # output pixels and pair steps per batch
+        pix = ry[:, None] * ow + rx[None, :]
+        read = np.where((ry[:, None] >= 0) & (rx[None, :] >= 0), pix // 2, -1)
+        if P % 2:   # the last pair (P - 2, P - 1) re-reads pixel P - 2's window
+            qy, qx = divmod(P - 2, ow)
+            iy = qy * sh - top + np.arange(w.shape[1]) * dh
+            ix = qx * sw - left + np.arange(w.shape[2]) * dw
+            iy, ix = iy[(iy >= 0) & (iy < h)], ix[(ix >= 0) & (ix < wd)]
+            read[np.ix_(iy, ix)] = T - 1
+        read = (np.where(read >= 0, read + (np.arange(n) * T)[:, None, None], -1)).ravel()
+        dead = np.maximum.accumulate(read)      # input pixels [0, F(t)) are read before step t
+        written = np.repeat(np.arange(T), 2)[:P][None, :] + (np.arange(n) * T)[:, None]
+        f = np.searchsorted(dead, written.ravel(), side="left")
+        item = np.dtype(x.dtype).itemsize
+        ends = (np.arange(n * P) + 1) * oc * item            # each output pixel's end, in bytes
+        need = np.where(f < read.size, ends - f * c * item, 0)
+        return int(max(need.max(initial=0), 0))
+
     def bias_full(self, node, g, p, ctx) -> str:
         """bias + input_offset * (sum of each output channel's weights), for int8 with constant
         weights: the kernel's offset-free path for windows inside the image (int32 arithmetic,

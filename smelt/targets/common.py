@@ -232,7 +232,9 @@ class GccTarget(Target):
         _, size, _ = self._tools()
         run = run if run is not None else self.run(built, timeout)
         sizes = measure.elf_sizes(size, built.program, self.reserved_sections)
-        stack = measure.stack_peak(built.workdir, f"{built.model}_run")
+        objdump = tool(self.gcc_prefix + "objdump", self.gcc_package)
+        stack = measure.stack_peak(built.workdir, f"{built.model}_run",
+                                   measure.prologue_frames(objdump, built.program))
         return {"instructions": run.instructions[0] if run.instructions else None,
                 "flash_bytes": sizes["flash_bytes"], "static_ram_bytes": sizes["static_ram_bytes"],
                 "stack_bytes": stack["stack_bytes"], "arena_bytes": built.arena_bytes,

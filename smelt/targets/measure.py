@@ -6,6 +6,9 @@
 - peak stack: gcc's -fstack-usage frames, summed along the call graph written by
   -fcallgraph-info=su (one .ci file per object), deepest path from a root function. Functions
   without a .ci entry (the C library's memcpy, expf, ...) count 0 and are listed as unknown.
+  gcc records a naked function (the DSP kernels' asm, smelt/ops/qconv.c) as 0 bytes whatever it
+  pushes: a frame recorded as 0 takes what the function's prologue in the ELF pushes and
+  subtracts from sp (prologue_frames).
 """
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ _FRAME = re.compile(r"\\n(\d+) bytes \(([\w,]+)\)")
 @dataclass
 class CallGraph:
     frames: dict[str, int] = field(default_factory=dict)       # function -> frame bytes
+    names: dict[str, str] = field(default_factory=dict)        # .ci title -> the function's symbol
     dynamic: set[str] = field(default_factory=set)              # frames of unbounded dynamic size
     calls: dict[str, set[str]] = field(default_factory=dict)    # caller -> callees
 
@@ -58,6 +62,7 @@ class CallGraph:
                 m = _NODE.match(line)
                 if m:
                     fr = _FRAME.search(m.group(2))
+                    g.names[m.group(1)] = m.group(2).split("\\n")[0]
                     if fr:
                         g.frames[m.group(1)] = int(fr.group(1))
                         if fr.group(2) == "dynamic":
@@ -98,8 +103,62 @@ class CallGraph:
                 "unbounded": sorted(unbounded)}
 
 
-def stack_peak(workdir: Path, root: str) -> dict:
-    return CallGraph.from_ci(sorted(Path(workdir).glob("*.ci"))).peak(root)
+def stack_peak(workdir: Path, root: str, prologues: dict[str, int] | None = None) -> dict:
+    """The peak from root; `prologues` (symbol -> bytes, prologue_frames) replaces frames gcc
+    recorded as 0 (naked functions)."""
+    g = CallGraph.from_ci(sorted(Path(workdir).glob("*.ci")))
+    for fn, size in g.frames.items():
+        if size == 0 and prologues and prologues.get(g.names.get(fn, fn), 0):
+            g.frames[fn] = prologues[g.names.get(fn, fn)]
+    return g.peak(root)
+
+
+_FUNC = re.compile(r"^[0-9a-f]+ <([^>]+)>:$")
+_INSN = re.compile(r"^\s*[0-9a-f]+:\s+(\S+)\s*(.*)$")
+_REGS = re.compile(r"\{([^}]*)\}")
+
+
+def _reg_count(regs: str) -> int:
+    n = 0
+    for r in regs.split(","):
+        lo, _, hi = r.strip().partition("-")
+        n += int(re.sub(r"\D", "", hi)) - int(re.sub(r"\D", "", lo)) + 1 if hi else 1
+    return n
+
+
+def prologue_frames(objdump: str, elf: Path) -> dict[str, int]:
+    """symbol -> bytes its entry sequence takes from the stack: ARM push/stmdb sp! (4 B a
+    register), vpush (4 B an s, 8 B a d register), sub sp, #n; RISC-V addi sp, sp, -n. Read from
+    the instructions at the function's start, up to the first other one."""
+    r = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(elf)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise ToolchainError(f"{objdump} -d {elf} failed: {r.stderr.strip()}")
+    out: dict[str, int] = {}
+    fn, open_ = None, False
+    for line in r.stdout.splitlines():
+        m = _FUNC.match(line)
+        if m:
+            fn, open_ = m.group(1), True
+            out[fn] = 0
+            continue
+        m = _INSN.match(line)
+        if not (fn and open_ and m):
+            continue
+        op, args = m.group(1).split(".")[0], re.sub(r"\s", "", m.group(2).split("@")[0])   # '@': an ARM comment
+        regs = _REGS.search(args)
+        if regs is None and op in ("push", "stmdb", "vpush"):
+            open_ = False             # not ARM's register list (x86's push %rbp): not read
+        elif op == "push" or (op == "stmdb" and args.startswith("sp!")):
+            out[fn] += 4 * _reg_count(regs.group(1))
+        elif op == "vpush":
+            out[fn] += (8 if "d" in regs.group(1) else 4) * _reg_count(regs.group(1))
+        elif op in ("sub", "subw") and re.match(r"sp,(sp,)?#\d+$", args):
+            out[fn] += int(args.rsplit("#", 1)[1])
+        elif op in ("addi", "c.addi16sp") and re.match(r"sp,(sp,)?-\d+$", args):
+            out[fn] += int(args.rsplit("-", 1)[1])
+        else:
+            open_ = False
+    return out
 
 
 def symbols(nm_tool: str, elf: Path) -> dict[str, int]:
