@@ -86,7 +86,7 @@ def compile(model, out: str | os.PathLike | None = None, *, name: str | None = N
             example_inputs=None, quantize: str | None = None, calib=None,
             calib_method: str = "auto", weights: str | None = None, compress: dict | None = None,
             ram_budget: int | str | None = None, io_in_arena: bool = False, planner: str = "best",
-            html: bool = False) -> Artifact:
+            html: bool = False, sparse: bool = False) -> Artifact:
     """Compile a model to a folder of C (a temporary folder when `out` is None).
 
     quantize="int8" first quantizes a float ONNX model / torch module post-training with the
@@ -94,7 +94,8 @@ def compile(model, out: str | os.PathLike | None = None, *, name: str | None = N
     see smelt.quantize; `Artifact.quant_report` then holds the per-layer SQNR report.
     quantize="int4" | "ternary" | "binary" | "palette" | "xnor" then packs the int8 weights into that
     format (options in `compress`, e.g. {"clusters": 16}); weights="fp16" stores a float model's
-    weights as IEEE half. See smelt.compress.
+    weights as IEEE half. See smelt.compress. sparse=True stores the int8 conv / FC layers whose
+    weights are mostly zero blocks (after smelt.prune.magnitude) block-sparse where that saves flash.
     ram_budget (bytes, or "32K"): when the activation RAM (arena + I/O) exceeds it, the first layers
     run patch by patch (plan/patches.py), or a SmeltError says the smallest RAM reachable.
     io_in_arena=True plans the inputs and outputs inside the arena (as TFLM does; model.h then has
@@ -107,7 +108,11 @@ def compile(model, out: str | os.PathLike | None = None, *, name: str | None = N
         compress_mod.check_quantize(quantize)
         model, quant_report = _quantize(model, "int8", calib, calib_method, example_inputs)
     source = load(model, input_shapes=input_shapes, freeze=freeze, example_inputs=example_inputs, name=name)
-    g = pipeline.optimize(source, extra=compress_mod.passes(quantize, compress, weights, calib))
+    extra = compress_mod.passes(quantize, compress, weights, calib)
+    if sparse:
+        from .passes import sparsify
+        extra.append(("sparsify", sparsify.run))
+    g = pipeline.optimize(source, extra=extra)
     patching = None
     if ram_budget is not None:   # patch-based inference: the split and grid that fit, fewest extra MACs
         from .plan import patches

@@ -31,7 +31,7 @@ def cmd_compile(args) -> int:
                   quantize=args.quantize, calib=_calib(args), calib_method=args.calib_method,
                   weights=args.weights, compress={"clusters": args.clusters} if args.clusters else None,
                   ram_budget=args.ram_budget, io_in_arena=args.io_in_arena, planner=args.planner,
-                  html=not args.no_html)
+                  html=not args.no_html, sparse=args.sparse)
     if art.quant_report is not None:
         print(art.quant_report.table())
     if args.target == "wasm":
@@ -226,6 +226,8 @@ def main(argv=None) -> int:
         p.add_argument("--weights", choices=["fp16"], default=None,
                        help="fp16: store a float model's Conv/Gemm/MatMul weights as IEEE half")
         p.add_argument("--clusters", type=int, default=None, help="--quantize palette: codebook entries (default 16)")
+        p.add_argument("--sparse", action="store_true",
+                       help="int8 conv/FC layers with mostly zero weight blocks stored block-sparse where it saves flash")
         p.add_argument("--calib", default=None, help="calibration inputs for --quantize: .npz, samples first")
         p.add_argument("--calib-method", default="auto", choices=["auto", "minmax", "percentile", "mse"],
                        help="activation ranges (default auto: the best output SQNR on the calibration part)")

@@ -11,6 +11,8 @@
     gh = compress.to_fp16(float_graph)             # float model: Conv/Gemm/MatMul weights as IEEE half
     art = smelt.compile(g4)                        # any of these graphs compiles as it is
     compress.weight_formats(g4)                    # [(node, op, format, weight bytes), ...]
+    gs = prune.sparsify(g8)                        # block-sparse int8 where it saves flash (after
+                                                   # prune.magnitude); compress.sparse_decisions(gs)
 
 or in one call: smelt.compile(model, quantize="int4" | "ternary" | "binary" | "palette" | "xnor", calib=...,
 compress={"clusters": 16, ...}) and smelt.compile(model, weights="fp16"); CLI: --quantize int4,
@@ -106,8 +108,14 @@ def weight_formats(g: Graph) -> list[tuple[str, str, str, int]]:
     for n in g.nodes:
         fmt = weight_format(n, g)
         if fmt:
-            rows.append((n.name, n.op, fmt, g[n.inputs[1]].nbytes))
+            extra = g[n.inputs[3]].nbytes if fmt == "sparse-int8" else 0   # + the block index
+            rows.append((n.name, n.op, fmt, g[n.inputs[1]].nbytes + extra))
     return rows
+
+
+def sparse_decisions(g: Graph) -> list[tuple[str, str, str]]:
+    """(node, format chosen, why) for every layer passes/sparsify.py considered."""
+    return [(n.name, weight_format(n, g), n.attrs["sparse_why"]) for n in g.nodes if "sparse_why" in n.attrs]
 
 
 def weight_format(node, g: Graph) -> str:
@@ -145,5 +153,5 @@ def check_quantize(scheme: str) -> None:
         raise SmeltError(f"quantize='{scheme}' is not available: use one of {', '.join(QUANTIZE)}")
 
 
-__all__ = ["int8_graph", "to_xnor", "to_fp16", "to_int4", "to_ternary", "to_binary_weights", "to_palette",
+__all__ = ["int8_graph", "sparse_decisions", "to_xnor", "to_fp16", "to_int4", "to_ternary", "to_binary_weights", "to_palette",
            "weight_formats", "weight_format", "passes", "LOWBIT", "QUANTIZE"]

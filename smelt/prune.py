@@ -269,3 +269,67 @@ def plan_for_macs(g: Graph, sens: dict, target: float, norm: str = "l1") -> dict
             break
         plan[best[1]] = best[2]
     return plan
+
+
+# ------------------------------------------------------------------ unstructured (block) magnitude pruning
+def _sparse_layers(g: Graph) -> list[Node]:
+    """Float Conv (group 1) and Gemm layers with constant weights: what magnitude() prunes."""
+    return [n for n in g.nodes if n.op in ("Conv", "Gemm") and len(n.inputs) > 1 and g[n.inputs[1]].is_const
+            and g[n.inputs[1]].dtype == "float32" and n.attrs.get("group", 1) == 1 and not n.attrs.get("transA")]
+
+
+def magnitude(g: Graph, sparsity: float, block: int = 4, skip_first: bool = True) -> Graph:
+    """Zero the fraction `sparsity` of each Conv / Gemm layer's weights with the smallest |w|, by
+    blocks of `block` consecutive input channels (a Conv's taps; a Gemm's K): the blocks the sparse
+    format (ops/sparse.py, block 4) stores or skips, so the zeros become saved flash and work
+    (block=1: single weights, which rarely empties a block). The first layer (few weights, most
+    sensitive) is left dense unless skip_first=False. Returns a new graph."""
+    if not 0 <= sparsity < 1:
+        raise SmeltError(f"sparsity must be in [0, 1), got {sparsity}")
+    g = g.copy()
+    layers = _sparse_layers(g)[1 if skip_first else 0:]
+    for n in layers:
+        w = g[n.inputs[1]]
+        data = w.data.astype(np.float32)
+        # rows = output channels, the input-channel (K) axis last, cut into blocks
+        rows = np.moveaxis(data, _in_axis(n), -1) if n.op == "Conv" else (data if n.attrs.get("transB") else data.T)
+        shape = rows.shape
+        k = shape[-1]
+        pad = np.zeros(shape[:-1] + (-(-k // block) * block,), np.float32)
+        pad[..., :k] = rows
+        blocks = pad.reshape(-1, block)
+        score = np.abs(blocks).sum(axis=1)
+        # each output channel keeps its largest block: an all-zero channel has no int8 scale
+        # (removing channels is prune()'s job)
+        per_row = score.reshape(-1, pad.shape[-1] // block)
+        per_row[np.arange(len(per_row)), per_row.argmax(axis=1)] = np.inf
+        cut = int(round(sparsity * len(score)))
+        if cut:
+            blocks[np.argsort(score, kind="stable")[:cut]] = 0
+        rows = blocks.reshape(pad.shape)[..., :k]
+        data = np.moveaxis(rows, -1, _in_axis(n)) if n.op == "Conv" else (rows if n.attrs.get("transB") else rows.T)
+        w.data = np.ascontiguousarray(data, np.float32)   # a new array: the copy shares the old one
+    return reinfer(g)
+
+
+def density(g: Graph) -> float:
+    """Nonzero fraction of the weights of the layers magnitude() prunes."""
+    ws = [g[n.inputs[1]].data for n in _sparse_layers(g)]
+    return float(sum(np.count_nonzero(w) for w in ws) / max(1, sum(w.size for w in ws)))
+
+
+def sparsify(g: Graph, layers=None) -> Graph:
+    """Switch the int8 QConv2D / QFullyConnected layers whose block-sparse weights (ops/sparse.py)
+    take fewer flash bytes than dense int8 to that format (see passes/sparsify.py); the others stay
+    dense. compress.weight_formats / sparsify.decisions say which and why."""
+    from .passes import sparsify as sparsify_pass
+    return sparsify_pass.run(g.copy(), layers=layers)
+
+
+def freeze_zeros(module) -> None:
+    """Keep the zeros of magnitude() through fine-tuning (smelt.train.GraphModule or any torch
+    module): gradient hooks zero the pruned weights' gradients, so Adam leaves them at 0."""
+    for p in module.parameters():
+        mask = (p.detach() != 0).to(p.dtype)
+        if p.dim() > 1 and not bool(mask.all()):
+            p.register_hook(lambda grad, m=mask: grad * m)

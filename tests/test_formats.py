@@ -234,6 +234,16 @@ def accuracy_and_check(art, x, y, n_ref=25):
     return float((out.argmax(1) == y).mean()), out[:n_ref], ref
 
 
+def kernel_rows(g):
+    """(rows, weights per row) of each int8 conv / FC layer's kernel layout."""
+    out = []
+    for n in lowbit_weights.candidates(g):
+        shape = g[n.inputs[1]].shape
+        dw = n.op == "QDepthwiseConv2D"
+        out.append((int(np.prod(shape[:-1])), shape[-1]) if dw else (shape[0], int(np.prod(shape[1:]))))
+    return out
+
+
 def test_digits_every_format(digits):
     x, y, g8 = digits
     float_acc, _, _ = accuracy_and_check(smelt.compile(DIGITS), x, y, 0)
@@ -257,9 +267,15 @@ def test_digits_every_format(digits):
     # flash: conv/FC weights (+ int8 codebooks of the packed formats)
     n8 = sum(n for *_, n in compress.weight_formats(g8))
     assert w["int8"] == n8
-    assert w["int4"] == n8 // 2 + 5 * 16 and w["palette16"] == n8 // 2 + 5 * 16
+    # the kernels' rows (an output channel; a depthwise tap) start on a byte boundary: half a byte
+    # more for each odd-length row (the first conv's 9 weights)
+    rows4 = sum(qlowbit.row_bytes(k, 4) * r for r, k in kernel_rows(g8))
+    assert rows4 == n8 // 2 + 16 // 2
+    assert w["int4"] == rows4 + 5 * 16 and w["palette16"] == rows4 + 5 * 16
     first_last = 144 + 640                        # int8 first conv and last FC
-    assert w["binary"] < first_last + (n8 - first_last) // 8 + 64
+    inner = kernel_rows(g8)[1:-1]
+    assert w["binary"] == first_last + sum(qlowbit.row_bytes(k, 1) * r for r, k in inner) + 3 * 2
+    assert w["binary"] < first_last + (n8 - first_last) // 8 + 2 * 64
     biases = 4 * (16 + 32 + 32 + 64 + 10)          # float32 biases stay float32
     assert (w["fp16"] - biases) * 2 == smelt.compile(DIGITS).report.weight_bytes - biases
 
@@ -280,3 +296,27 @@ def test_compile_options(digits):
         compress.to_int4(smelt.compile(DIGITS).graph)
     with pytest.raises(SmeltError, match="clusters"):
         compress.to_palette(g8, clusters=300)
+
+
+# ------------------------------------------------------------------ the Cortex-M4 (DSP) low-bit kernels
+def test_lowbit_dsp_kernels_on_cortex_m4(digits):
+    """The ARMv7E-M paths of qlowbit.c (SMLAD on shifted-and-masked fields, codebook lookups, the
+    depthwise SMLABB path) on QEMU: outputs == reference, for the digits CNN in every fast layout and
+    for layers with partial last words and odd channel counts."""
+    import shutil
+    from smelt import targets
+    if not shutil.which("arm-none-eabi-gcc") or not shutil.which("qemu-system-arm"):
+        pytest.fail("the Cortex-M4 toolchain is missing (scripts/setup.sh installs it)")
+    x, y, g8 = digits
+    graphs = {"int4": compress.to_int4(g8), "ternary": compress.to_ternary(g8, keep_first_last=False),
+              "binary": compress.to_binary_weights(g8, keep_first_last=False),
+              "palette16": compress.to_palette(g8, 16), "palette4": compress.to_palette(g8, 4)}
+    for name, g in graphs.items():
+        b = targets.bench(smelt.compile(g), "cortex-m4", inputs=[x[:1]])
+        assert b["check"]["ok"], (name, b["check"])
+    for fmt in ("int4", "binary", "palette"):
+        for i, (kind, xs, ws, kw) in enumerate(LAYERS):
+            g = int8_layer(kind, xs, ws, seed=i, **kw)
+            lowbit_weights.run(g, fmt, clusters=4, keep_first_last=False)
+            b = targets.bench(smelt.compile(g), "cortex-m4")
+            assert b["check"]["ok"], (fmt, kind, b["check"])
