@@ -107,22 +107,13 @@ class _QConvBase(QOp):
 
     def emit(self, node, g, ctx):
         p = self.prepare(node, g)
-        x, w, y = g[node.inputs[0]], g[node.inputs[1]], g[node.outputs[0]]
+        x, w = g[node.inputs[0]], g[node.inputs[1]]
         m, s = wide_multipliers(p["multiplier"], p["shift"]) if p["wide"] else (p["multiplier"], p["shift"])
-        (sh, sw), (dh, dw) = node.attrs["strides"], node.attrs.get("dilations", (1, 1))
-        lo, hi = p["act"]
         as_conv = self.depthwise_as_conv(node, g)
+        k_w = self.as_conv_weights(w.data).shape[2] if as_conv else w.shape[2]
         params = ctx.params("smelt_qconv_params", {
-            "batches": x.shape[0], "in_h": x.shape[1], "in_w": x.shape[2], "in_c": x.shape[3],
-            "out_h": y.shape[1], "out_w": y.shape[2], "out_c": y.shape[3],
-            "k_h": w.shape[1], "k_w": self.as_conv_weights(w.data).shape[2] if as_conv else w.shape[2],
-            "w_in_c": 1 if self.depthwise else w.shape[3],
-            "depth_multiplier": node.attrs.get("depth_multiplier", 1),
-            "stride_h": sh, "stride_w": sw, "dil_h": dh, "dil_w": dw,
-            "pad_top": node.attrs["pads"][0], "pad_left": node.attrs["pads"][1],
-            "input_offset": p["in_off"], "output_offset": p["out_off"], "act_min": lo, "act_max": hi,
-            "multiplier": ctx.array("int32_t", m), "shift": ctx.array("int32_t", s), "wide": int(p["wide"]),
-            "bias_full": self.bias_full(node, g, p, ctx),
+            **conv_fields(node, g, w.shape[1], k_w, 1 if self.depthwise else w.shape[3], p, m, s, ctx),
+            "wide": int(p["wide"]), "bias_full": self.bias_full(node, g, p, ctx),
             "fast_rq": int(self.fast_rq(node, g, p, self.conv_weights(node, g)))})
         int8 = x.dtype == "int8"
         bias = ctx.array("int32_t" if int8 else "int64_t", p["bias"])
@@ -290,6 +281,21 @@ class _QConvBase(QOp):
         per_out = w.shape[1] * w.shape[2] * (1 if self.depthwise else w.shape[3])
         return g[node.outputs[0]].size * per_out
 
+
+
+def conv_fields(node, g, k_h: int, k_w: int, w_in_c: int, p: dict, multiplier, shift, ctx) -> dict:
+    """The smelt_qconv_params fields every int8 convolution family shares (dense, low-bit, sparse):
+    geometry from the NHWC tensors and attributes, offsets, clamp and requantization arrays."""
+    x, y = g[node.inputs[0]], g[node.outputs[0]]
+    (sh, sw), (dh, dw) = node.attrs["strides"], node.attrs.get("dilations", (1, 1))
+    lo, hi = p["act"]
+    return {"batches": x.shape[0], "in_h": x.shape[1], "in_w": x.shape[2], "in_c": x.shape[3],
+            "out_h": y.shape[1], "out_w": y.shape[2], "out_c": y.shape[3],
+            "k_h": k_h, "k_w": k_w, "w_in_c": w_in_c, "depth_multiplier": node.attrs.get("depth_multiplier", 1),
+            "stride_h": sh, "stride_w": sw, "dil_h": dh, "dil_w": dw,
+            "pad_top": node.attrs["pads"][0], "pad_left": node.attrs["pads"][1],
+            "input_offset": p["in_off"], "output_offset": p["out_off"], "act_min": lo, "act_max": hi,
+            "multiplier": ctx.array("int32_t", multiplier), "shift": ctx.array("int32_t", shift)}
 
 @register
 class QConv2D(_QConvBase):

@@ -14,6 +14,15 @@ from ..registry import register
 from .qbase import QOp, act_range, wide_multipliers
 
 
+
+def fc_fields(batches: int, in_depth: int, out_depth: int, p: dict, multiplier, shift, ctx) -> dict:
+    """The smelt_qfc_params fields every int8 fully connected family shares (dense, low-bit, sparse)."""
+    lo, hi = p["act"]
+    return {"batches": batches, "in_depth": in_depth, "out_depth": out_depth,
+            "output_offset": p["out_off"], "act_min": lo, "act_max": hi,
+            "multiplier": ctx.array("int32_t", multiplier), "shift": ctx.array("int32_t", shift),
+            "per_channel": int(np.size(multiplier) > 1)}
+
 @register
 class QFullyConnected(QOp):
     kernel = ("qfixed", "qfc")
@@ -83,12 +92,9 @@ class QFullyConnected(QOp):
         x, w = g[node.inputs[0]], g[node.inputs[1]]
         m, s = (wide_multipliers(p["multiplier"], p["shift"]) if p["wide"]
                 else (p["multiplier"], p["shift"]))
-        lo, hi = p["act"]
         params = ctx.params("smelt_qfc_params", {
-            "batches": x.size // w.shape[1], "in_depth": w.shape[1], "out_depth": w.shape[0],
-            "output_offset": p["out_off"], "act_min": lo, "act_max": hi,
-            "multiplier": ctx.array("int32_t", m), "shift": ctx.array("int32_t", s),
-            "per_channel": int(np.size(m) > 1), "wide": int(p["wide"]), "fast_rq": int(self.fast_rq(node, g, p))})
+            **fc_fields(x.size // w.shape[1], w.shape[1], w.shape[0], p, m, s, ctx),
+            "wide": int(p["wide"]), "fast_rq": int(self.fast_rq(node, g, p))})
         bias_t = "int64_t" if x.dtype == "int16" else "int32_t"
         bias = ctx.array(bias_t, p["bias"])
         fn = "smelt_qfc_i8" if x.dtype == "int8" else "smelt_qfc_i16"

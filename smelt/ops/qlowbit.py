@@ -31,6 +31,8 @@ from .. import quant, registry
 from ..ir import Graph, Node, Tensor
 from ..registry import register
 from .qbase import QOp
+from .qconv import conv_fields
+from .qfc import fc_fields
 
 CODEBOOKS = {"int4": (4, list(range(8)) + list(range(-8, 0))), "ternary": (2, [0, 1, -1, 0]),
              "binary": (1, [-1, 1])}
@@ -212,17 +214,8 @@ class _LowBitConv(_LowBit):
         bias_full = "NULL"
         if lay is not None and self.kind == "conv2d" and p["in_off"]:
             bias_full = ctx.array("int32_t", quant.wrap32(p["bias"] + p["in_off"] * wq.sum(axis=1)))
-        x, w, y = g[node.inputs[0]], node.attrs["w_shape"], g[node.outputs[0]]
-        (sh, sw), (dh, dw) = node.attrs["strides"], node.attrs.get("dilations", (1, 1))
-        lo, hi = p["act"]
-        q = {"batches": x.shape[0], "in_h": x.shape[1], "in_w": x.shape[2], "in_c": x.shape[3],
-             "out_h": y.shape[1], "out_w": y.shape[2], "out_c": y.shape[3],
-             "k_h": w[1], "k_w": w[2], "w_in_c": 1 if base.depthwise else w[3],
-             "depth_multiplier": node.attrs.get("depth_multiplier", 1),
-             "stride_h": sh, "stride_w": sw, "dil_h": dh, "dil_w": dw,
-             "pad_top": node.attrs["pads"][0], "pad_left": node.attrs["pads"][1],
-             "input_offset": p["in_off"], "output_offset": p["out_off"], "act_min": lo, "act_max": hi,
-             "multiplier": ctx.array("int32_t", p["multiplier"]), "shift": ctx.array("int32_t", p["shift"]),
+        w = node.attrs["w_shape"]
+        q = {**conv_fields(node, g, w[1], w[2], 1 if base.depthwise else w[3], p, p["multiplier"], p["shift"], ctx),
              "wide": 0, "bias_full": bias_full, "fast_rq": int(base.fast_rq(n, view, p, wq))}
         wsym, fields = self.wparams(node, g, ctx, lay)
         params = ctx.params("smelt_qlowbit_conv_params", {"q": q, **fields})
@@ -257,11 +250,7 @@ class QFullyConnectedLowBit(_LowBit):
         n, view = self.decoded(node, g)
         p = registry.get(self.base).prepare(n, view)
         x, w = g[node.inputs[0]], node.attrs["w_shape"]
-        lo, hi = p["act"]
-        q = {"batches": x.size // w[1], "in_depth": w[1], "out_depth": w[0],
-             "output_offset": p["out_off"], "act_min": lo, "act_max": hi,
-             "multiplier": ctx.array("int32_t", p["multiplier"]), "shift": ctx.array("int32_t", p["shift"]),
-             "per_channel": int(np.size(p["multiplier"]) > 1), "wide": 0}
+        q = {**fc_fields(x.size // w[1], w[1], w[0], p, p["multiplier"], p["shift"], ctx), "wide": 0}
         wsym, fields = self.wparams(node, g, ctx, self.layout(node, g))
         params = ctx.params("smelt_qlowbit_fc_params", {"q": q, **fields})
         ctx.call("smelt_qlowbit_fc_i8", ctx.ptr(node.inputs[0]), wsym,

@@ -19,6 +19,8 @@ from .. import quant, registry
 from ..ir import Graph, Node, Tensor
 from ..registry import register
 from .qbase import QOp
+from .qconv import conv_fields
+from .qfc import fc_fields
 
 BLOCK = 4
 
@@ -106,20 +108,12 @@ class QConv2DSparse(_Sparse):
         n, view = self.decoded(node, g)
         base = registry.get(self.base)
         p = base.prepare(n, view)
-        x, w, y = g[node.inputs[0]], node.attrs["w_shape"], g[node.outputs[0]]
+        x, w = g[node.inputs[0]], node.attrs["w_shape"]
         if w[3] != x.shape[3]:
             raise self.unsupported(node, "grouped convolution (sparsify leaves it dense)")
-        (sh, sw), (dh, dw) = node.attrs["strides"], node.attrs.get("dilations", (1, 1))
-        lo, hi = p["act"]
         wq = base.conv_weights(n, view)
-        q = {"batches": x.shape[0], "in_h": x.shape[1], "in_w": x.shape[2], "in_c": x.shape[3],
-             "out_h": y.shape[1], "out_w": y.shape[2], "out_c": y.shape[3],
-             "k_h": w[1], "k_w": w[2], "w_in_c": w[3], "depth_multiplier": 1,
-             "stride_h": sh, "stride_w": sw, "dil_h": dh, "dil_w": dw,
-             "pad_top": node.attrs["pads"][0], "pad_left": node.attrs["pads"][1],
-             "input_offset": p["in_off"], "output_offset": p["out_off"], "act_min": lo, "act_max": hi,
-             "multiplier": ctx.array("int32_t", p["multiplier"]), "shift": ctx.array("int32_t", p["shift"]),
-             "wide": 0, "bias_full": ctx.array("int32_t", quant.wrap32(p["bias"] + p["in_off"] * wq.sum(axis=1))),
+        q = {**conv_fields(node, g, w[1], w[2], w[3], p, p["multiplier"], p["shift"], ctx), "wide": 0,
+             "bias_full": ctx.array("int32_t", quant.wrap32(p["bias"] + p["in_off"] * wq.sum(axis=1))),
              "fast_rq": 0}
         params = ctx.params("smelt_sparse_conv_params", {"q": q, "index": ctx.ptr(node.inputs[3])})
         ctx.call("smelt_sparse_conv2d_i8", ctx.ptr(node.inputs[0]), ctx.ptr(node.inputs[1]),
@@ -134,11 +128,7 @@ class QFullyConnectedSparse(_Sparse):
         n, view = self.decoded(node, g)
         p = registry.get(self.base).prepare(n, view)
         x, w = g[node.inputs[0]], node.attrs["w_shape"]
-        lo, hi = p["act"]
-        q = {"batches": x.size // w[1], "in_depth": w[1], "out_depth": w[0],
-             "output_offset": p["out_off"], "act_min": lo, "act_max": hi,
-             "multiplier": ctx.array("int32_t", p["multiplier"]), "shift": ctx.array("int32_t", p["shift"]),
-             "per_channel": int(np.size(p["multiplier"]) > 1), "wide": 0}
+        q = {**fc_fields(x.size // w[1], w[1], w[0], p, p["multiplier"], p["shift"], ctx), "wide": 0}
         params = ctx.params("smelt_sparse_fc_params", {"q": q, "index": ctx.ptr(node.inputs[3])})
         ctx.call("smelt_sparse_fc_i8", ctx.ptr(node.inputs[0]), ctx.ptr(node.inputs[1]),
                  ctx.array("int32_t", p["bias"]), ctx.ptr(node.outputs[0]),
