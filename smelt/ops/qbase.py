@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import quant
+from .. import quant, registry
+from ..ir import Graph, Node, Tensor
 from ..registry import Op
 
 INT_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "uint8": "uint8_t"}
@@ -36,6 +37,29 @@ class QOp(Op):
         if t.data is None:
             raise self.unsupported(node, f"the {what} ('{t.name}') must be a constant")
         return t.data
+
+
+class EncodedWeightsOp(QOp):
+    """An int8 op whose weights (input 1) are stored encoded -- packed low-bit codes, sparse blocks --
+    and that computes exactly what its `base` op computes on the decoded int8 weights."""
+    base = ""                 # the int8 op whose arithmetic this one shares
+    decoded_suffix = "/decoded"
+
+    def dense_weights(self, node, g) -> np.ndarray | None:
+        """The int8 weights, shaped attrs['w_shape'] (None when not constant)."""
+        raise NotImplementedError
+
+    def decoded(self, node, g) -> tuple[Node, Graph]:
+        """The equivalent base node (weights decoded) in a view of g."""
+        w = g[node.inputs[1]]
+        view = Graph(g.name, dict(g.tensors), [], g.inputs, g.outputs)
+        name = w.name + self.decoded_suffix
+        view.tensors[name] = Tensor(name, tuple(node.attrs["w_shape"]), "int8", self.dense_weights(node, g), w.quant)
+        return Node(self.base, node.name, [node.inputs[0], name, node.inputs[2]], node.outputs, node.attrs), view
+
+    def reference(self, node, g, xs):
+        n, view = self.decoded(node, g)
+        return registry.get(self.base).reference(n, view, [xs[0], view[n.inputs[1]].data, xs[2]])
 
 
 def act_range(node, g) -> tuple[int, int]:

@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import quant, registry
-from ..ir import Graph, Node, Tensor
+from ..ir import Tensor
 from ..registry import register
-from .qbase import QOp
+from .qbase import EncodedWeightsOp
 from .qconv import conv_fields
 from .qfc import fc_fields
 
@@ -116,9 +116,8 @@ def fast_layout(codes: np.ndarray, codebook: np.ndarray, bits: int):
     return LOOKUP, 1, 0, rows_layout(codes, bits)
 
 
-class _LowBit(QOp):
+class _LowBit(EncodedWeightsOp):
     kernel = ("qfixed", "qconv", "qfc", "qlowbit")
-    base = ""          # the int8 op whose arithmetic this one shares
 
     def infer(self, node, g):
         x, w, cb = g[node.inputs[0]], g[node.inputs[1]], g[node.inputs[3]]
@@ -132,21 +131,11 @@ class _LowBit(QOp):
             raise self.unsupported(node, f"{w.size} packed bytes for weights {node.attrs['w_shape']}")
         return registry.get(self.base).infer(*self.decoded(node, g))
 
-    def decoded(self, node, g) -> tuple[Node, Graph]:
-        """The equivalent int8 node (weights decoded) in a view of g."""
+    def dense_weights(self, node, g):
         w, cb = g[node.inputs[1]], g[node.inputs[3]]
-        shape = tuple(node.attrs["w_shape"])
-        data = None
-        if w.data is not None and cb.data is not None:
-            data = decode(w.data, node.attrs["bits"], cb.data, shape)
-        view = Graph(g.name, dict(g.tensors), [], g.inputs, g.outputs)
-        name = w.name + "/decoded"
-        view.tensors[name] = Tensor(name, shape, "int8", data, w.quant)
-        return Node(self.base, node.name, [node.inputs[0], name, node.inputs[2]], node.outputs, node.attrs), view
-
-    def reference(self, node, g, xs):
-        n, view = self.decoded(node, g)
-        return registry.get(self.base).reference(n, view, [xs[0], view[n.inputs[1]].data, xs[2]])
+        if w.data is None or cb.data is None:
+            return None
+        return decode(w.data, node.attrs["bits"], cb.data, tuple(node.attrs["w_shape"]))
 
     def macs(self, node, g):
         return registry.get(self.base).macs(*self.decoded(node, g))

@@ -16,9 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import quant, registry
-from ..ir import Graph, Node, Tensor
 from ..registry import register
-from .qbase import QOp
+from .qbase import EncodedWeightsOp
 from .qconv import conv_fields
 from .qfc import fc_fields
 
@@ -59,9 +58,9 @@ def sparse_bytes(w: np.ndarray) -> int:
     return 6 * nb + 2 * (w.shape[0] + 1)
 
 
-class _Sparse(QOp):
+class _Sparse(EncodedWeightsOp):
     kernel = ("qfixed", "qconv", "qfc", "sparse")
-    base = ""
+    decoded_suffix = "/dense"
 
     def infer(self, node, g):
         x, v, idx = g[node.inputs[0]], g[node.inputs[1]], g[node.inputs[3]]
@@ -70,21 +69,12 @@ class _Sparse(QOp):
         self.check_dtype(node, idx.dtype, ("uint16",))
         return registry.get(self.base).infer(*self.decoded(node, g))
 
-    def decoded(self, node, g) -> tuple[Node, Graph]:
-        """The equivalent int8 node (dense weights) in a view of g."""
+    def dense_weights(self, node, g):
         v, idx = g[node.inputs[1]], g[node.inputs[3]]
+        if v.data is None or idx.data is None:
+            return None
         shape = tuple(node.attrs["w_shape"])
-        data = None
-        if v.data is not None and idx.data is not None:
-            data = decode(v.data, idx.data, shape[0], int(np.prod(shape[1:]))).reshape(shape)
-        view = Graph(g.name, dict(g.tensors), [], g.inputs, g.outputs)
-        name = v.name + "/dense"
-        view.tensors[name] = Tensor(name, shape, "int8", data, v.quant)
-        return Node(self.base, node.name, [node.inputs[0], name, node.inputs[2]], node.outputs, node.attrs), view
-
-    def reference(self, node, g, xs):
-        n, view = self.decoded(node, g)
-        return registry.get(self.base).reference(n, view, [xs[0], view[n.inputs[1]].data, xs[2]])
+        return decode(v.data, idx.data, shape[0], int(np.prod(shape[1:]))).reshape(shape)
 
     def macs(self, node, g):
         """The MACs the kernel does: the stored blocks' weights."""
