@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -131,14 +130,8 @@ def compile(model, out: str | os.PathLike | None = None, *, name: str | None = N
                             {"report.txt": text, "report.json": rep.to_json(), **(rep.files() if html else {})},
                             needs_libm=cgen.is_float_model(g))
 
-    temp = None
-    if out is None:
-        temp = tempfile.TemporaryDirectory(prefix="smelt-")
-        out = Path(temp.name) / prefix
-        fill(out)
-    else:
-        project.write_atomically(Path(out), fill)
-    art = Artifact(Path(out).resolve(), prefix, g, plan, rep, source, temp)
+    folder, temp = project.write_output(out, prefix, fill)
+    art = Artifact(folder, prefix, g, plan, rep, source, temp)
     art.quant_report = quant_report
     art.patching = patching
     return art

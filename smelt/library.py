@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -239,11 +238,5 @@ def compile_library(models, out: str | os.PathLike | None = None, *, names: list
                             {"report.txt": rep.table(), "report.json": rep.to_json()},
                             needs_libm=emitted.float_model)
 
-    temp = None
-    if out is None:
-        temp = tempfile.TemporaryDirectory(prefix="smelt-lib-")
-        out = Path(temp.name) / lib
-        fill(out)
-    else:
-        project.write_atomically(Path(out), fill)
-    return LibraryArtifact(Path(out), lib, separate, union, entries, rep, temp)
+    folder, temp = project.write_output(out, lib, fill, temp_prefix="smelt-lib-")
+    return LibraryArtifact(folder, lib, separate, union, entries, rep, temp)

@@ -47,6 +47,18 @@ def write_files(folder: Path, name: str, header: str, source: str, kernels: list
         p.write_bytes(content) if isinstance(content, bytes) else p.write_text(content)
 
 
+def write_output(out, name: str, fill, temp_prefix: str = "smelt-"):
+    """Fill the folder `out` atomically, or a fresh temporary folder when out is None.
+    Returns (the folder's absolute path, the TemporaryDirectory to keep alive or None)."""
+    if out is None:
+        temp = tempfile.TemporaryDirectory(prefix=temp_prefix)
+        folder = Path(temp.name) / name
+        fill(folder)
+        return folder.resolve(), temp
+    write_atomically(Path(out), fill)
+    return Path(out).resolve(), None
+
+
 def write_atomically(out: Path, fill) -> None:
     """Build the folder beside `out` and rename it into place: a failure leaves `out` as it was."""
     out = Path(out).resolve()
